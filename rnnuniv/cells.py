@@ -1,0 +1,218 @@
+"""Recurrent cells as pure one-step maps, batched over a leading network axis.
+
+Every analysis (training, fixed points, Jacobians, topology, Lyapunov spectra) goes through one
+contract, ``cell.step(params, state, x) -> next_state``, written once per architecture here.
+
+Conventions
+-----------
+Row vectors: pre-activations are ``x @ w_in + h @ w_rec + bias``. Gate blocks are concatenated along
+the last axis, ``G`` blocks of ``n`` units each. Parameters (a ``dict[str, Tensor]``):
+
+=============  ===================  ==========================================================
+key            shape                meaning
+=============  ===================  ==========================================================
+``w_in``       [(N,) m, G n]        input weights
+``w_rec``      [(N,) n, G n]        recurrent weights
+``bias``       [(N,) G n]           bias of every block (GRU: input-side bias plus r, z recurrent bias)
+``bias_rec``   [(N,) n]             GRU only: recurrent bias of the candidate, inside the reset gate
+``w_out``      [(N,) n, p]          linear readout ``y = h @ w_out + b_out``
+``b_out``      [(N,) p]             readout bias
+=============  ===================  ==========================================================
+
+With unbatched parameters the state is ``[K, S]``; with parameters stacked on a leading network axis
+``N`` the state is ``[N, K, S]``. Inputs are ``[(N,) K, m]``, or ``[K, m]`` / ``[m]`` shared by all.
+The state size ``S`` is ``n`` except for the LSTM, whose state is ``concat[h, c]`` (``S = 2 n``).
+
+Architectures (``phi`` is the activation, tanh or ReLU, and replaces only the non-gate nonlinearity):
+
+- vanilla: ``h' = phi(W x + U h + b)``
+- UGRNN (Collins et al. 2017): ``g = sigmoid(W_g x + U_g h + b_g)``, ``c = phi(W_c x + U_c h + b_c)``,
+  ``h' = g * h + (1 - g) * c``
+- GRU (as ``torch.nn.GRU``): ``r = sigmoid(W_r x + U_r h + b_r)``, ``z = sigmoid(W_z x + U_z h + b_z)``,
+  ``c = phi(W_c x + b_c + r * (U_c h + b_hc))``, ``h' = (1 - z) * c + z * h``
+- LSTM (as ``torch.nn.LSTM``, forget-gate bias 1 at initialisation): gates ``i, f, o = sigmoid(.)``,
+  ``g = phi(.)``, ``c' = f * c + i * g``, ``h' = o * phi(c')``
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+Params = dict[str, torch.Tensor]
+
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "tanh": torch.tanh,
+    "relu": torch.relu,
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One architecture with one activation; stateless, all weights live in ``params``."""
+
+    architecture: str
+    activation: str
+
+    @property
+    def n_blocks(self) -> int:
+        return N_BLOCKS[self.architecture]
+
+    @property
+    def phi(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        return ACTIVATIONS[self.activation]
+
+    def state_size(self, n_hidden: int) -> int:
+        return 2 * n_hidden if self.architecture == "lstm" else n_hidden
+
+    def hidden(self, state: torch.Tensor, n_hidden: int) -> torch.Tensor:
+        """The part of the state the readout sees (LSTM: ``h`` of ``[h, c]``)."""
+        return state[..., :n_hidden]
+
+    # -- the one-step map -------------------------------------------------------------------
+    def input_drive(self, params: Params, x: torch.Tensor) -> torch.Tensor:
+        """``x @ w_in + bias``: the input-side pre-activation, ``[..., G n]``.
+
+        Precomputing it for a whole sequence at once turns T small matmuls into one large one.
+        """
+        if x.dim() == 1:
+            x = x.unsqueeze(0)
+        return torch.matmul(x, params["w_in"]) + params["bias"].unsqueeze(-2)
+
+    def recur(self, params: Params, state: torch.Tensor, drive: torch.Tensor) -> torch.Tensor:
+        """Next state from the current state and the precomputed input drive."""
+        n = params["w_rec"].shape[-2]
+        phi = self.phi
+        h = state[..., :n]
+        rec = torch.matmul(h, params["w_rec"])
+        arch = self.architecture
+        if arch == "vanilla":
+            return phi(drive + rec)
+        if arch == "ugrnn":
+            pre = drive + rec
+            g = torch.sigmoid(pre[..., :n])
+            c = phi(pre[..., n:])
+            return g * h + (1.0 - g) * c
+        if arch == "gru":
+            rz = torch.sigmoid(drive[..., : 2 * n] + rec[..., : 2 * n])
+            r, z = rz[..., :n], rz[..., n:]
+            c = phi(drive[..., 2 * n :] + r * (rec[..., 2 * n :] + params["bias_rec"].unsqueeze(-2)))
+            return (1.0 - z) * c + z * h
+        if arch == "lstm":
+            pre = drive + rec
+            i = torch.sigmoid(pre[..., :n])
+            f = torch.sigmoid(pre[..., n : 2 * n])
+            g = phi(pre[..., 2 * n : 3 * n])
+            o = torch.sigmoid(pre[..., 3 * n :])
+            c = f * state[..., n:] + i * g
+            return torch.cat([o * phi(c), c], dim=-1)
+        raise AssertionError(arch)
+
+    def step(self, params: Params, state: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """One step of the dynamics, ``state' = F(state, x)``."""
+        return self.recur(params, state, self.input_drive(params, x))
+
+    # -- whole trajectories -----------------------------------------------------------------
+    def run(
+        self, params: Params, inputs: torch.Tensor, state0: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """All states of a trajectory.
+
+        inputs: ``[(N,) B, T, m]`` batch-major (a ``[B, T, m]`` input is shared by all N networks).
+        Returns states ``[(N,) B, T, S]`` after each step; ``state0`` defaults to zeros.
+        """
+        drive = self.input_drive(params, inputs.flatten(-3, -2))  # [(N,) B*T, G n]
+        batch, n_steps = inputs.shape[-3], inputs.shape[-2]
+        drive = drive.unflatten(-2, (batch, n_steps))
+        n = params["w_rec"].shape[-2]
+        if state0 is None:
+            lead = drive.shape[:-2]
+            state0 = drive.new_zeros(*lead, self.state_size(n))
+        states = []
+        state = state0
+        for t in range(n_steps):
+            state = self.recur(params, state, drive[..., t, :])
+            states.append(state)
+        return torch.stack(states, dim=-2)
+
+    @staticmethod
+    def readout(params: Params, hidden: torch.Tensor) -> torch.Tensor:
+        """``y = h @ w_out + b_out`` for hidden ``[(N,) ..., n]``; returns ``[(N,) ..., p]``."""
+        w_out, b_out = params["w_out"], params["b_out"]
+        if w_out.dim() == 2:
+            return hidden @ w_out + b_out
+        shape = hidden.shape
+        flat = hidden.reshape(shape[0], -1, shape[-1])  # [N, *, n]
+        y = torch.bmm(flat, w_out) + b_out.unsqueeze(1)
+        return y.reshape(*shape[:-1], w_out.shape[-1])
+
+    # -- initialisation ---------------------------------------------------------------------
+    def init_params(
+        self,
+        n_inputs: int,
+        n_hidden: int,
+        n_outputs: int,
+        seeds: list[int],
+        dtype: torch.dtype = torch.float32,
+    ) -> Params:
+        """Independent initial weights for each seed, stacked on a leading network axis.
+
+        Each network draws from its own generator, so its weights depend on its seed only, never on
+        which shard it lands in. Input and recurrent weights are Gaussian with variance ``1/fan_in``
+        (recurrent spectral radius about 1), biases zero, LSTM forget-gate bias 1.
+        """
+        per_network = [
+            _init_one(self.architecture, n_inputs, n_hidden, n_outputs, seed) for seed in seeds
+        ]
+        return {k: torch.stack([p[k] for p in per_network]).to(dtype) for k in per_network[0]}
+
+    def param_names(self) -> list[str]:
+        names = ["w_in", "w_rec", "bias", "w_out", "b_out"]
+        return names + ["bias_rec"] if self.architecture == "gru" else names
+
+
+N_BLOCKS = {"vanilla": 1, "ugrnn": 2, "gru": 3, "lstm": 4}
+ARCHITECTURES = tuple(N_BLOCKS)
+
+
+def _init_one(architecture: str, m: int, n: int, p: int, seed: int) -> Params:
+    gen = torch.Generator().manual_seed(int(seed))
+    g = N_BLOCKS[architecture]
+    params = {
+        "w_in": torch.randn(m, g * n, generator=gen, dtype=torch.float64) / math.sqrt(m),
+        "w_rec": torch.randn(n, g * n, generator=gen, dtype=torch.float64) / math.sqrt(n),
+        "bias": torch.zeros(g * n, dtype=torch.float64),
+        "w_out": torch.randn(n, p, generator=gen, dtype=torch.float64) / math.sqrt(n),
+        "b_out": torch.zeros(p, dtype=torch.float64),
+    }
+    if architecture == "lstm":
+        params["bias"][n : 2 * n] = 1.0
+    if architecture == "gru":
+        params["bias_rec"] = torch.zeros(n, dtype=torch.float64)
+    return params
+
+
+def make_cell(architecture: str, activation: str) -> Cell:
+    """The cell for an architecture name (vanilla, ugrnn, gru, lstm) and activation (tanh, relu)."""
+    if architecture not in N_BLOCKS:
+        raise ValueError(f"unknown architecture {architecture!r}; valid: {', '.join(N_BLOCKS)}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; valid: {', '.join(ACTIVATIONS)}")
+    return Cell(architecture, activation)
+
+
+def select(params: Params, index: int | slice | torch.Tensor) -> Params:
+    """The parameters of some networks of a stacked population."""
+    return {k: v[index] for k, v in params.items()}
+
+
+def step_function(cell: Cell, params: Params) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``step(h, x)`` with the weights bound: the form the fixed-point finder and dynamics take."""
+
+    def step(state: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return cell.step(params, state, x)
+
+    return step
