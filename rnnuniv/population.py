@@ -1,0 +1,107 @@
+"""The population of networks: the product of the configured hyperparameters, cut into shards.
+
+A network is named once, by a readable id such as ``gru-tanh-h64-l2_1e-4-s07``, and every later
+file is indexed by that id in the order of this table. Its seed is a stable hash of the study seed,
+the task and the id, so adding a configuration never changes the seeds of the others.
+
+A shard is the unit of work for the scheduler: up to ``shard_size`` networks of one task,
+architecture, activation and hidden size, trained together as one batched computation.
+"""
+
+from __future__ import annotations
+
+import itertools
+import zlib
+from typing import Any
+
+import pandas as pd
+
+COLUMNS = [
+    "network_id",
+    "task",
+    "architecture",
+    "activation",
+    "n_hidden",
+    "l2",
+    "learning_rate",
+    "seed_index",
+    "seed",
+    "trained",
+    "shard",
+]
+
+
+def format_float(value: float) -> str:
+    """Short, filename-safe form of a hyperparameter: 1e-4 -> '1e-4', 0.002 -> '2e-3', 0 -> '0'."""
+    if value == 0:
+        return "0"
+    mantissa, exponent = f"{value:.6e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def network_id(
+    architecture: str, activation: str, n_hidden: int, l2: float, seed_index: int, trained: bool = True
+) -> str:
+    base = f"{architecture}-{activation}-h{n_hidden}-l2_{format_float(l2)}-s{seed_index:02d}"
+    return base if trained else f"{base}-untrained"
+
+
+def network_seed(study_seed: int, task: str, trained_id: str) -> int:
+    """A 31-bit seed from a stable hash (CRC-32), identical on every machine and Python version."""
+    return zlib.crc32(f"{study_seed}:{task}:{trained_id}".encode()) & 0x7FFFFFFF
+
+
+def shard_id(architecture: str, activation: str, n_hidden: int, index: int, trained: bool) -> str:
+    kind = "" if trained else "untrained-"
+    return f"{architecture}-{activation}-h{n_hidden}-{kind}{index:03d}"
+
+
+def build_population(task: str, population: dict[str, Any], study_seed: int) -> pd.DataFrame:
+    """Every network of one task, one row each, in a fixed order (see :data:`COLUMNS`).
+
+    ``population`` holds the config's lists: ``architectures``, ``activations``, ``hidden_sizes``,
+    ``l2``, ``learning_rates``, the number of seeds ``n_seeds``, ``shard_size`` and
+    ``include_untrained`` (an untrained twin of every network, sharing its seed, for comparisons
+    with networks at initialisation).
+    """
+    rows = []
+    shard_size = int(population["shard_size"])
+    variants = [True, False] if population.get("include_untrained", False) else [True]
+    for trained, arch, act, n_hidden in itertools.product(
+        variants,
+        population["architectures"],
+        population["activations"],
+        population["hidden_sizes"],
+    ):
+        group = itertools.product(
+            population["l2"], population["learning_rates"], range(population["n_seeds"])
+        )
+        for position, (l2, lr, seed_index) in enumerate(group):
+            name = network_id(arch, act, n_hidden, l2, seed_index)
+            if len(population["learning_rates"]) > 1:
+                name = name.replace("-s", f"-lr_{format_float(lr)}-s", 1)
+            rows.append(
+                {
+                    "network_id": name if trained else f"{name}-untrained",
+                    "task": task,
+                    "architecture": arch,
+                    "activation": act,
+                    "n_hidden": int(n_hidden),
+                    "l2": float(l2),
+                    "learning_rate": float(lr),
+                    "seed_index": seed_index,
+                    "seed": network_seed(study_seed, task, name),
+                    "trained": trained,
+                    "shard": shard_id(arch, act, n_hidden, position // shard_size, trained),
+                }
+            )
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    if table["network_id"].duplicated().any():
+        raise ValueError("duplicate network ids: hyperparameter lists contain repeated values")
+    return table
+
+
+def shards(table: pd.DataFrame) -> list[str]:
+    """Shard ids in population order."""
+    return list(dict.fromkeys(table["shard"]))

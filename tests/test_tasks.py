@@ -1,0 +1,263 @@
+"""Tests of rnnuniv.tasks: targets against independent implementations, seeding, probes, validation."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from rnnuniv.tasks import (TASKS, ContextIntegration, FlipFlop, Probe, SineWave, make_task,
+                           task_from_dict, task_to_dict)
+
+
+def gen(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+def flipflop_reference(inputs: np.ndarray) -> np.ndarray:
+    """Independent loop: hold the sign of the last nonzero input per trial and channel."""
+    targets = np.zeros_like(inputs)
+    for b in range(inputs.shape[0]):
+        for i in range(inputs.shape[2]):
+            held = 0.0
+            for k in range(inputs.shape[1]):
+                if inputs[b, k, i] != 0:
+                    held = np.sign(inputs[b, k, i])
+                targets[b, k, i] = held
+    return targets
+
+
+# ---------------------------------------------------------------- common interface
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_shapes_dtype_and_registry(name):
+    task = make_task(name, n_steps=20)
+    assert task.name == name and isinstance(task, TASKS[name])
+    inputs, targets = task.sample(7, gen(0))
+    assert inputs.shape == (7, 20, task.n_inputs) and targets.shape == (7, 20, task.n_outputs)
+    assert inputs.dtype == targets.dtype == torch.float32
+    assert torch.isfinite(inputs).all() and torch.isfinite(targets).all()
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_seeding(name):
+    task = make_task(name)
+    a, b, c = (task.sample(16, gen(s)) for s in (3, 3, 4))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(a[0], c[0])
+    # a generator's state advances: two successive draws differ
+    g = gen(5)
+    assert not torch.equal(task.sample(16, g)[0], task.sample(16, g)[0])
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_probe_is_fixed(name):
+    task = make_task(name)
+    p1, p2 = task.probe(), make_task(name).probe(seed=0)
+    assert isinstance(p1, Probe) and p1.description
+    assert torch.equal(p1.inputs, p2.inputs) and torch.equal(p1.targets, p2.targets)
+    assert p1.conditions.keys() == p2.conditions.keys()
+    for key, values in p1.conditions.items():
+        np.testing.assert_array_equal(values, p2.conditions[key])
+        assert len(values) == p1.inputs.shape[0]
+    assert torch.equal(p1.targets, task.targets(p1.inputs))
+    assert p1.inputs.dtype == p1.targets.dtype == torch.float32
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_record_roundtrip(name):
+    task = make_task(name)
+    record = json.loads(json.dumps(task_to_dict(task)))
+    assert record["name"] == name
+    assert task_from_dict(record) == task
+
+
+def test_numpy_scalars_are_normalised_for_json():
+    task = make_task("flipflop", n_steps=np.int64(50), p_flip=np.float32(0.25))
+    record = task_to_dict(task)
+    assert type(record["n_steps"]) is int and type(record["p_flip"]) is float
+    json.dumps(record)
+
+
+@pytest.mark.parametrize("name, params, bad", [
+    ("flipflop", {"p_flip": 1.5}, "p_flip"),
+    ("flipflop", {"p_flip": -0.1}, "p_flip"),
+    ("flipflop", {"n_steps": 0}, "n_steps"),
+    ("flipflop", {"n_steps": 2.5}, "n_steps"),
+    ("flipflop", {"n_bits": 0}, "n_bits"),
+    ("sine", {"n_freqs": 1}, "n_freqs"),
+    ("sine", {"w_min": -0.01}, "w_min"),
+    ("sine", {"w_max": 0.005}, "w_max"),
+    ("sine", {"w_max": 0.7}, "w_max"),
+    ("cdi", {"mu_max": 0.0}, "mu_max"),
+    ("cdi", {"sigma": -1.0}, "sigma"),
+    ("cdi", {"n_steps": True}, "n_steps"),
+])
+def test_bad_parameters_name_the_parameter(name, params, bad):
+    with pytest.raises(ValueError, match=bad):
+        make_task(name, **params)
+
+
+def test_unknown_names_are_reported():
+    with pytest.raises(ValueError, match="'flipflap'"):
+        make_task("flipflap")
+    with pytest.raises(ValueError, match="unknown parameter 'pflip' for task 'flipflop'; valid: .*p_flip"):
+        make_task("flipflop", pflip=0.1)
+    with pytest.raises(ValueError, match="batch_size"):
+        FlipFlop().sample(0, gen(0))
+
+
+# ---------------------------------------------------------------- flip-flop
+
+def test_flipflop_targets_hold_last_pulse():
+    task = FlipFlop(n_steps=60, p_flip=0.1)
+    inputs, targets = task.sample(32, gen(1))
+    np.testing.assert_array_equal(targets.numpy(), flipflop_reference(inputs.numpy()))
+    assert set(np.unique(inputs.numpy())) == {-1.0, 0.0, 1.0}
+    assert (inputs[:, 0, :] != 0).all()           # every channel pulses at t = 0
+    assert (targets.abs() == 1).all()             # so every output is defined from the start
+
+
+def test_flipflop_targets_of_handmade_inputs():
+    inputs = torch.zeros(1, 6, 3)
+    inputs[0, 0] = torch.tensor([1.0, -1.0, 1.0])
+    inputs[0, 2, 0] = -1.0
+    inputs[0, 4, 0] = -1.0                        # same sign again: no change
+    inputs[0, 3, 1] = 1.0
+    expected = torch.tensor([[1, -1, 1], [1, -1, 1], [-1, -1, 1],
+                             [-1, 1, 1], [-1, 1, 1], [-1, 1, 1]], dtype=torch.float32)
+    assert torch.equal(FlipFlop(n_steps=6).targets(inputs)[0], expected)
+
+
+@pytest.mark.parametrize("p_flip", [0.05, 0.3])
+def test_flipflop_pulse_rate_and_sign_balance(p_flip):
+    inputs, _ = FlipFlop(p_flip=p_flip).sample(2000, gen(2))
+    pulses = inputs[:, 1:, :] != 0
+    n = pulses.numel()
+    rate = pulses.float().mean().item()
+    assert abs(rate - p_flip) < 5 * np.sqrt(p_flip * (1 - p_flip) / n)
+    positive = (inputs[:, 1:, :] > 0).sum().item() / pulses.sum().item()
+    assert abs(positive - 0.5) < 5 * np.sqrt(0.25 / pulses.sum().item())
+
+
+def test_flipflop_no_flips_after_start_when_p_zero():
+    inputs, targets = FlipFlop(p_flip=0.0).sample(8, gen(0))
+    assert (inputs[:, 1:] == 0).all()
+    assert torch.equal(targets, inputs[:, :1].expand_as(targets))
+
+
+def test_flipflop_fixed_points_and_probe():
+    task = FlipFlop()
+    [(label, u)] = task.fixed_point_conditions()
+    assert label == "zero" and u.shape == (3,) and not u.any()
+    probe = task.probe()
+    assert probe.inputs.shape == (64, 100, 3)
+    codes = ((probe.targets[:, -1] > 0).long() * torch.tensor([1, 2, 4])).sum(1).numpy()
+    np.testing.assert_array_equal(probe.conditions["final_state"], codes)
+    assert not torch.equal(probe.inputs, task.probe(seed=1).inputs)
+
+
+# ---------------------------------------------------------------- sine
+
+def test_sine_targets_equal_formula():
+    task = SineWave()
+    inputs, targets = task.sample(64, gen(3))
+    x = inputs[:, 0, 0].numpy().astype(np.float64)
+    assert (inputs == inputs[:, :1]).all()       # static command
+    np.testing.assert_allclose(x * 50, np.round(x * 50), atol=1e-5)  # on the 51-point grid
+    w = 0.01 + 0.04 * x
+    t = np.arange(1, 501)
+    expected = np.sin(2 * np.pi * w[:, None] * t[None, :])
+    np.testing.assert_allclose(targets[..., 0].numpy(), expected, rtol=0, atol=1e-6)
+    assert (targets[:, 0, 0].abs() > 0.06).all()  # phase t = 1..T: first target is not 0
+
+
+def test_sine_fft_peak_at_commanded_frequency():
+    task = SineWave()
+    probe = task.probe()
+    assert probe.inputs.shape == (51, 500, 1)
+    np.testing.assert_allclose(probe.conditions["x"], np.linspace(0, 1, 51), atol=1e-7)
+    spectrum = np.abs(np.fft.rfft(probe.targets[..., 0].numpy(), axis=1))
+    peak = np.fft.rfftfreq(500)[spectrum.argmax(axis=1)]
+    bin_width = 1 / 500
+    assert np.all(np.abs(peak - probe.conditions["frequency"]) <= bin_width)
+    np.testing.assert_allclose(probe.conditions["frequency"][[0, -1]], [0.01, 0.05], rtol=1e-6)
+
+
+def test_sine_fixed_point_conditions():
+    task = SineWave()
+    assert len(task.fixed_point_conditions()) == 51
+    conditions = task.fixed_point_conditions(n_grid=5)
+    assert [label for label, _ in conditions] == ["x=0.000", "x=0.250", "x=0.500", "x=0.750", "x=1.000"]
+    assert all(u.shape == (1,) and u.dtype == np.float32 for _, u in conditions)
+    assert conditions[1][1][0] == pytest.approx(0.25)
+
+
+# ---------------------------------------------------------------- context-dependent integration
+
+def test_cdi_target_is_scaled_sum_of_selected_stream():
+    task = ContextIntegration()
+    inputs, targets = task.sample(256, gen(4))
+    u = inputs.numpy().astype(np.float64)
+    context = u[:, 0, 2:4]
+    assert np.all(u[:, :, 2:4] == context[:, None, :])           # static
+    assert np.all(context.sum(1) == 1) and set(np.unique(context)) == {0.0, 1.0}
+    assert 0.4 < context[:, 0].mean() < 0.6
+    selected = u[np.arange(256), :, context.argmax(1)]          # [B, T]
+    expected = np.cumsum(selected, axis=1) / (task.mu_max * task.n_steps)
+    np.testing.assert_allclose(targets[..., 0].numpy(), expected, rtol=1e-5, atol=1e-6)
+    # noiseless final value mu / mu_max in [-1, 1]; with noise the target stays O(1)
+    assert np.mean(np.abs(targets[:, -1, 0].numpy()) <= 1.2) > 0.9
+
+
+def test_cdi_ignores_the_other_stream():
+    task = ContextIntegration()
+    inputs, targets = task.sample(64, gen(5))
+    other = 1 - inputs[:, 0, 2:4].argmax(1)                      # index of the ignored stream
+    rows = torch.arange(64)
+    perturbed = inputs.clone()
+    perturbed[rows, :, other] += 3.0 * torch.randn(64, task.n_steps, generator=gen(6))
+    assert torch.equal(task.targets(perturbed), targets)
+    relevant = inputs.clone()
+    relevant[rows, :, 1 - other] += 0.5
+    assert not torch.allclose(task.targets(relevant), targets, atol=0.1)
+
+
+def test_cdi_stream_statistics():
+    means_only, _ = ContextIntegration(sigma=0.0, mu_max=0.3).sample(500, gen(7))
+    streams = means_only[..., :2]
+    assert (streams == streams[:, :1]).all() and streams.abs().max() <= 0.3 + 1e-7
+    assert streams[:, 0].abs().max() > 0.25                     # spans the range
+    noisy, _ = ContextIntegration(sigma=0.5).sample(500, gen(7))
+    residual = noisy[..., :2] - noisy[..., :2].mean(1, keepdim=True)
+    std = residual.std(1, unbiased=True).mean().item()
+    assert abs(std - 0.5) < 0.02
+
+
+def test_cdi_probe_and_conditions():
+    task = ContextIntegration()
+    probe = task.probe()
+    assert probe.inputs.shape == (2 * 11 * 5, 30, 4)
+    c = probe.conditions
+    assert set(c["context"]) == {1, 2} and len(np.unique(c["mean_relevant"])) == 11
+    assert len(np.unique(c["mean_irrelevant"])) == 5
+    # the context channel matches the label, and the relevant stream's time-average its mean
+    np.testing.assert_array_equal(probe.inputs[:, 0, 2:4].argmax(1).numpy() + 1, c["context"])
+    selected = probe.inputs[np.arange(110), :, c["context"] - 1].mean(1).numpy()
+    np.testing.assert_allclose(selected, c["mean_relevant"], atol=0.05)
+    # low-noise probe: final target close to mean_relevant / mu_max
+    np.testing.assert_allclose(probe.targets[:, -1, 0].numpy(), c["mean_relevant"] / task.mu_max, atol=0.1)
+
+
+def test_cdi_fixed_point_conditions_and_grid():
+    task = ContextIntegration()
+    conditions = dict(task.fixed_point_conditions())
+    np.testing.assert_array_equal(conditions["context1"], [0, 0, 1, 0])
+    np.testing.assert_array_equal(conditions["context2"], [0, 0, 0, 1])
+    grid = task.condition_grid(5)
+    assert len(grid) == 10 and len({label for label, _ in grid}) == 10
+    u = np.stack([v for _, v in grid])
+    np.testing.assert_array_equal(u[:5, 2:], np.tile([1, 0], (5, 1)))
+    np.testing.assert_allclose(u[:5, 0], np.linspace(-0.5, 0.5, 5))
+    assert not u[:5, 1].any() and not u[5:, 0].any()
+    np.testing.assert_allclose(u[5:, 1], np.linspace(-0.5, 0.5, 5))
+    assert len(task.fixed_point_conditions(n_grid=3)) == 6
