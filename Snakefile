@@ -1,0 +1,22 @@
+# Universality and individuality in the dynamics of large populations of recurrent networks.
+# DAG: train -> extract-states -> fixed-points -> topology-graph -> CCA-matrix -> figures.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/train.smk"
+
+
+localrules:
+    all,
+
+
+rule all:
+    input:
+        expand("results/{task}/networks.csv", task=TASKS),
+    default_target: True

@@ -1,0 +1,311 @@
+"""Training a shard of networks at once, as one batched computation.
+
+All networks of a shard share a task, architecture, activation and hidden size; their weights
+are stacked on a leading network axis and every step is one batched forward and backward pass.
+Each network keeps its own data stream, learning rate, L2 strength, optimiser state, gradient
+clipping and fate: one network that diverges is frozen and recorded without touching the others.
+
+Objective of network ``i`` at step ``t`` (MSE over batch, time and outputs, plus L2 on weights)::
+
+    L_i = mean_{b,t,o} (y_i - y*)^2 + l2_i * (||W_in||^2 + ||W_rec||^2 + ||W_out||^2)
+
+Learning rate: ``lr_i(t) = lr_i * decay_rate ** (t / decay_steps)``. Gradients are clipped per
+network to a global norm of ``grad_clip``. Optimiser: Adam (default) or SGD with momentum (as in
+the paper), both written elementwise so that the learning rate can differ between networks.
+
+Training is checkpointed every ``checkpoint_every`` steps (weights, optimiser state, data-generator
+states, records), atomically; a rerun resumes from the checkpoint and gives bit-identical weights.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from tqdm.auto import tqdm
+
+from .cells import Cell, Params
+from .io import CorruptFileError, atomic_path
+from .tasks import Task
+
+WEIGHT_KEYS = ("w_in", "w_rec", "w_out")
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    n_steps: int = 2000  # optimiser steps
+    batch_size: int = 64  # trials per step and network
+    optimizer: str = "adam"  # "adam" or "sgd" (with momentum)
+    lr_decay_rate: float = 0.5  # lr multiplied by this every lr_decay_steps
+    lr_decay_steps: int = 1000
+    momentum: float = 0.9  # SGD only
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    adam_eps: float = 1e-8
+    grad_clip: float = 1.0  # per-network global gradient norm
+    loss_threshold: float = 0.05  # validation MSE below which a network is "kept"
+    validation_batch_size: int = 256
+    log_every: int = 10  # loss-curve subsampling
+    checkpoint_every: int = 200  # steps between checkpoints (0: never)
+
+    def __post_init__(self):
+        if self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
+
+
+@dataclass
+class ShardState:
+    """Everything that evolves during training; a checkpoint is exactly this."""
+
+    params: Params
+    moments: dict[str, Params]  # "m", "v" (Adam) or "m" (SGD momentum)
+    generators: list[torch.Generator]
+    step: int = 0
+    diverged_step: torch.Tensor = field(default=None)  # [N] int64, -1 while alive
+    curve: list[torch.Tensor] = field(default_factory=list)  # train losses at log steps, [N] each
+    curve_steps: list[int] = field(default_factory=list)
+    wall_time: float = 0.0
+
+    @property
+    def alive(self) -> torch.Tensor:
+        return self.diverged_step < 0
+
+
+def per_network_loss(
+    cell: Cell, params: Params, inputs: torch.Tensor, targets: torch.Tensor, n_hidden: int
+) -> torch.Tensor:
+    """MSE of each network on its own batch: inputs ``[N, B, T, m]``, targets ``[N, B, T, p]``."""
+    states = cell.run(params, inputs)
+    outputs = cell.readout(params, cell.hidden(states, n_hidden))
+    return (outputs - targets).pow(2).flatten(1).mean(dim=1)
+
+
+def _weight_norms(params: Params) -> torch.Tensor:
+    return sum(params[k].pow(2).flatten(1).sum(dim=1) for k in WEIGHT_KEYS)
+
+
+def _sample(task: Task, generators: list[torch.Generator], batch_size: int, device) -> tuple:
+    batches = [task.sample(batch_size, g) for g in generators]
+    inputs = torch.stack([b[0] for b in batches]).to(device)
+    targets = torch.stack([b[1] for b in batches]).to(device)
+    return inputs, targets
+
+
+def _expand(per_network: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return per_network.reshape(-1, *([1] * (like.dim() - 1)))
+
+
+def init_state(
+    cell: Cell,
+    task: Task,
+    n_hidden: int,
+    seeds: list[int],
+    config: TrainingConfig,
+    device: torch.device | str = "cpu",
+) -> ShardState:
+    params = cell.init_params(task.n_inputs, n_hidden, task.n_outputs, seeds)
+    params = {k: v.to(device) for k, v in params.items()}
+    n_moments = ("m", "v") if config.optimizer == "adam" else ("m",)
+    moments = {name: {k: torch.zeros_like(v) for k, v in params.items()} for name in n_moments}
+    # The data stream of a network depends on its seed only (offset from the weight seed).
+    generators = [torch.Generator().manual_seed(int(s) + 1) for s in seeds]
+    diverged = torch.full((len(seeds),), -1, dtype=torch.int64, device=device)
+    return ShardState(params, moments, generators, diverged_step=diverged)
+
+
+def train_step(
+    cell: Cell,
+    task: Task,
+    state: ShardState,
+    l2: torch.Tensor,
+    learning_rate: torch.Tensor,
+    n_hidden: int,
+    config: TrainingConfig,
+) -> torch.Tensor:
+    """One batched optimiser step of every live network; returns the per-network train loss."""
+    device = state.diverged_step.device
+    params = {k: v.requires_grad_(True) for k, v in state.params.items()}
+    inputs, targets = _sample(task, state.generators, config.batch_size, device)
+    mse = per_network_loss(cell, params, inputs, targets, n_hidden)
+    objective = mse + l2 * _weight_norms(params)
+    grads = torch.autograd.grad(objective.sum(), list(params.values()))
+    grads = dict(zip(params, grads))
+
+    with torch.no_grad():
+        grad_norm = torch.sqrt(sum(g.pow(2).flatten(1).sum(dim=1) for g in grads.values()))
+        finite = torch.isfinite(mse) & torch.isfinite(grad_norm)
+        newly_diverged = state.alive & ~finite
+        state.diverged_step[newly_diverged] = state.step
+        alive = state.alive
+        scale = torch.clamp(config.grad_clip / (grad_norm + 1e-12), max=1.0)
+        scale = torch.where(alive, scale, torch.zeros_like(scale))
+        lr = learning_rate * config.lr_decay_rate ** (state.step / config.lr_decay_steps)
+        t = state.step + 1
+        for k, p in params.items():
+            g = torch.nan_to_num(grads[k]) * _expand(scale, grads[k])
+            m = state.moments["m"][k]
+            if config.optimizer == "adam":
+                b1, b2 = config.adam_betas
+                v = state.moments["v"][k]
+                m.mul_(b1).add_(g, alpha=1 - b1)
+                v.mul_(b2).addcmul_(g, g, value=1 - b2)
+                update = (m / (1 - b1**t)) / (torch.sqrt(v / (1 - b2**t)) + config.adam_eps)
+            else:
+                m.mul_(config.momentum).add_(g)
+                update = m
+            p.sub_(_expand(lr * alive, p) * update)
+        state.params = {k: v.detach() for k, v in params.items()}
+        state.step += 1
+    return mse.detach()
+
+
+def validation_loss(
+    cell: Cell, task: Task, params: Params, seeds: list[int], n_hidden: int, batch_size: int
+) -> torch.Tensor:
+    """MSE on fresh trials (a generator never used for training) per network, ``[N]``."""
+    device = params["w_rec"].device
+    generators = [torch.Generator().manual_seed(int(s) + 2) for s in seeds]
+    inputs, targets = _sample(task, generators, batch_size, device)
+    with torch.no_grad():
+        return per_network_loss(cell, params, inputs, targets, n_hidden)
+
+
+def train_shard(
+    cell: Cell,
+    task: Task,
+    n_hidden: int,
+    seeds: list[int],
+    l2: list[float],
+    learning_rates: list[float],
+    config: TrainingConfig,
+    device: torch.device | str = "cpu",
+    checkpoint: str | Path | None = None,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> tuple[Params, list[dict[str, Any]]]:
+    """Train the networks of one shard together; return final weights (CPU) and one record each.
+
+    ``stop_after`` ends the run early after that many steps of this call (with a checkpoint), for
+    tests of resumption. Records hold the final train and validation losses, the subsampled loss
+    curve, the status (``kept``, ``above-threshold``, ``diverged`` or ``untrained`` when
+    ``config.n_steps`` is 0), the step at which a network diverged, and the shard's wall time.
+    """
+    state = init_state(cell, task, n_hidden, seeds, config, device)
+    if checkpoint is not None and Path(checkpoint).exists():
+        load_checkpoint(checkpoint, state)
+    l2_t = torch.tensor(l2, dtype=torch.float32, device=device)
+    lr_t = torch.tensor(learning_rates, dtype=torch.float32, device=device)
+
+    bar = tqdm(
+        total=config.n_steps,
+        initial=state.step,
+        disable=not progress,
+        desc=f"{cell.architecture}-{cell.activation}-h{n_hidden}",
+        mininterval=5.0,
+    )
+    start, steps_this_call = time.perf_counter(), 0
+    while state.step < config.n_steps:
+        loss = train_step(cell, task, state, l2_t, lr_t, n_hidden, config)
+        steps_this_call += 1
+        if state.step % config.log_every == 0 or state.step == config.n_steps:
+            state.curve.append(loss.cpu())
+            state.curve_steps.append(state.step)
+            live = loss[state.alive]
+            bar.set_postfix(median_loss=f"{live.median().item():.3g}" if len(live) else "nan")
+        bar.update(1)
+        at_checkpoint = config.checkpoint_every and state.step % config.checkpoint_every == 0
+        stopping = stop_after is not None and steps_this_call >= stop_after
+        if checkpoint is not None and (at_checkpoint or stopping):
+            state.wall_time += time.perf_counter() - start
+            start = time.perf_counter()
+            save_checkpoint(checkpoint, state)
+        if stopping:
+            break
+    bar.close()
+    state.wall_time += time.perf_counter() - start
+
+    val = validation_loss(cell, task, state.params, seeds, n_hidden, config.validation_batch_size)
+    params = {k: v.detach().cpu() for k, v in state.params.items()}
+    records = _records(state, val.cpu(), config, len(seeds))
+    return params, records
+
+
+def _records(state: ShardState, val: torch.Tensor, config: TrainingConfig, n: int) -> list[dict]:
+    curve = torch.stack(state.curve, dim=1).numpy() if state.curve else np.zeros((n, 0))
+    records = []
+    for i in range(n):
+        diverged = int(state.diverged_step[i]) >= 0 or not math.isfinite(float(val[i]))
+        if config.n_steps == 0:
+            status = "untrained"
+        elif diverged:
+            status = "diverged"
+        elif float(val[i]) < config.loss_threshold:
+            status = "kept"
+        else:
+            status = "above-threshold"
+        records.append(
+            {
+                "status": status,
+                "diverged_step": int(state.diverged_step[i]) if diverged else None,
+                "final_train_loss": float(curve[i, -1]) if curve.shape[1] else None,
+                "validation_loss": float(val[i]),
+                "loss_curve_steps": list(state.curve_steps),
+                "loss_curve": [float(x) for x in curve[i]],
+                "shard_wall_time_s": round(state.wall_time, 3),
+                "steps_completed": state.step,
+            }
+        )
+    return records
+
+
+# -- checkpoints ------------------------------------------------------------------------------
+
+
+def save_checkpoint(path: str | Path, state: ShardState) -> None:
+    """Write the full training state atomically (safetensors, no pickle)."""
+    tensors = {f"param.{k}": v.detach().cpu().contiguous() for k, v in state.params.items()}
+    for name, moment in state.moments.items():
+        tensors.update({f"{name}.{k}": v.cpu().contiguous() for k, v in moment.items()})
+    tensors["rng"] = torch.stack([g.get_state() for g in state.generators])
+    tensors["diverged_step"] = state.diverged_step.cpu()
+    if state.curve:
+        tensors["curve"] = torch.stack(state.curve, dim=1)
+        tensors["curve_steps"] = torch.tensor(state.curve_steps, dtype=torch.int64)
+    meta = {"step": str(state.step), "wall_time": repr(state.wall_time)}
+    with atomic_path(path, suffix=".safetensors") as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+
+
+def load_checkpoint(path: str | Path, state: ShardState) -> None:
+    """Restore ``state`` in place from a checkpoint written by :func:`save_checkpoint`."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            meta = handle.metadata()
+            tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+    except (SafetensorError, OSError) as err:
+        raise CorruptFileError(path, f"unreadable training checkpoint ({err})") from err
+    device = state.diverged_step.device
+    expected = {f"param.{k}" for k in state.params} | {"rng", "diverged_step"}
+    if not expected <= tensors.keys() or tensors["rng"].shape[0] != len(state.generators):
+        raise CorruptFileError(path, "checkpoint does not match this shard's networks")
+    state.params = {k: tensors[f"param.{k}"].to(device) for k in state.params}
+    for name, moment in state.moments.items():
+        state.moments[name] = {k: tensors[f"{name}.{k}"].to(device) for k in moment}
+    for generator, rng in zip(state.generators, tensors["rng"]):
+        generator.set_state(rng)
+    state.diverged_step = tensors["diverged_step"].to(device)
+    if "curve" in tensors:
+        state.curve = list(tensors["curve"].unbind(dim=1))
+        state.curve_steps = tensors["curve_steps"].tolist()
+    state.step = int(meta["step"])
+    state.wall_time = float(meta["wall_time"])
+
+
+def config_record(config: TrainingConfig) -> dict[str, Any]:
+    return asdict(config)

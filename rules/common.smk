@@ -1,0 +1,50 @@
+# Shared definitions: config validation, the population, input functions, wildcard constraints.
+import json
+from functools import cache
+
+from snakemake.utils import validate
+
+from rnnuniv.population import build_population, shards
+
+
+validate(config, "../schemas/config.schema.yaml")
+
+TASKS = list(config["tasks"])
+
+
+@cache
+def population(task):
+    """Every network of a task (the same table the population rule writes)."""
+    return build_population(task, config["population"], config.get("study_seed", 0))
+
+
+def task_shards(task):
+    return shards(population(task))
+
+
+def trained_shards(task):
+    table = population(task)
+    return shards(table[table["trained"]])
+
+
+def training_config(task):
+    """Global training settings with the task's overrides, as JSON for the train script."""
+    merged = {**config["training"], **config["tasks"][task].get("training", {})}
+    return json.dumps(merged, sort_keys=True)
+
+
+def task_params(task):
+    return json.dumps(config["tasks"][task].get("params", {}), sort_keys=True)
+
+
+def _all_records(wildcards):
+    return expand(
+        "results/{task}/shards/{shard}/train.json",
+        task=wildcards.task,
+        shard=task_shards(wildcards.task),
+    )
+
+
+wildcard_constraints:
+    task="|".join(TASKS),
+    shard="[a-z0-9_.-]+",
