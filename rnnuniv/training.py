@@ -298,7 +298,7 @@ def load_checkpoint(path: str | Path, state: ShardState) -> None:
     for name, moment in state.moments.items():
         state.moments[name] = {k: tensors[f"{name}.{k}"].to(device) for k in moment}
     for generator, rng in zip(state.generators, tensors["rng"]):
-        generator.set_state(rng)
+        generator.set_state(rng.clone())
     state.diverged_step = tensors["diverged_step"].to(device)
     if "curve" in tensors:
         state.curve = list(tensors["curve"].unbind(dim=1))

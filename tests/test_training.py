@@ -1,0 +1,113 @@
+"""Batched shard training: learning, divergence isolation, determinism, exact resumption."""
+
+import pytest
+import torch
+
+from rnnuniv.cells import make_cell
+from rnnuniv.population import build_population, format_float, network_id
+from rnnuniv.tasks import make_task
+from rnnuniv.training import TrainingConfig, train_shard
+
+SEEDS = [11, 12, 13, 14]
+
+
+@pytest.fixture(autouse=True)
+def _two_threads():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _train(arch="vanilla", lrs=(0.02,) * 4, n_steps=250, activation="tanh", **kwargs):
+    task = make_task("flipflop", n_steps=30)
+    config = TrainingConfig(
+        n_steps=n_steps, batch_size=32, loss_threshold=0.05, lr_decay_steps=500, checkpoint_every=0
+    )
+    return train_shard(
+        make_cell(arch, activation), task, 16, SEEDS, [1e-5] * 4, list(lrs), config, progress=False, **kwargs
+    )
+
+
+def test_shard_of_four_learns_the_flip_flop():
+    _, records = _train()
+    losses = [r["validation_loss"] for r in records]
+    assert all(r["status"] == "kept" for r in records), losses
+    assert all(r["loss_curve"][0] > 5 * r["loss_curve"][-1] for r in records)
+
+
+def test_diverging_network_is_recorded_and_does_not_disturb_the_others():
+    lrs = [0.02, 0.02, 1e6, 0.02]
+    params, records = _train(lrs=lrs, n_steps=40, activation="relu")
+    reference, _ = _train(lrs=[0.02] * 4, n_steps=40, activation="relu")
+    assert records[2]["status"] == "diverged"
+    assert records[2]["diverged_step"] is not None and records[2]["diverged_step"] >= 0
+    for i in (0, 1, 3):
+        assert records[i]["status"] != "diverged"
+        for key in params:
+            torch.testing.assert_close(params[key][i], reference[key][i], atol=1e-5, rtol=1e-4)
+
+
+def test_same_seeds_give_bit_identical_weights():
+    a, _ = _train(arch="gru", n_steps=20)
+    b, _ = _train(arch="gru", n_steps=20)
+    for key in a:
+        assert torch.equal(a[key], b[key])
+
+
+def test_killed_run_resumes_from_checkpoint_to_identical_weights(tmp_path):
+    checkpoint = tmp_path / "shard.safetensors"
+    task = make_task("flipflop", n_steps=20)
+    config = TrainingConfig(n_steps=30, batch_size=16, checkpoint_every=10)
+    cell = make_cell("lstm", "tanh")
+    args = (cell, task, 8, SEEDS, [1e-4] * 4, [0.01] * 4, config)
+    uninterrupted, records = train_shard(*args, progress=False)
+    train_shard(*args, checkpoint=checkpoint, progress=False, stop_after=17)
+    assert checkpoint.exists()
+    resumed, resumed_records = train_shard(*args, checkpoint=checkpoint, progress=False)
+    for key in uninterrupted:
+        assert torch.equal(uninterrupted[key], resumed[key]), key
+    assert resumed_records[0]["loss_curve"] == records[0]["loss_curve"]
+
+
+def test_untrained_networks_keep_their_initial_weights():
+    cell = make_cell("gru", "relu")
+    params, records = train_shard(
+        cell,
+        make_task("cdi", n_steps=10),
+        8,
+        SEEDS,
+        [0.0] * 4,
+        [0.01] * 4,
+        TrainingConfig(n_steps=0),
+        progress=False,
+    )
+    init = cell.init_params(4, 8, 1, SEEDS)
+    assert all(r["status"] == "untrained" for r in records)
+    assert torch.equal(params["w_rec"], init["w_rec"])
+
+
+def test_population_ids_seeds_and_shards():
+    population = {
+        "architectures": ["gru", "lstm"],
+        "activations": ["tanh", "relu"],
+        "hidden_sizes": [64],
+        "l2": [1e-4, 1e-3],
+        "learning_rates": [0.01],
+        "n_seeds": 3,
+        "shard_size": 4,
+        "include_untrained": True,
+    }
+    table = build_population("flipflop", population, study_seed=0)
+    assert len(table) == 2 * 2 * 2 * 3 * 2
+    assert network_id("gru", "tanh", 64, 1e-4, 7) == "gru-tanh-h64-l2_1e-4-s07"
+    assert format_float(2.5e-3) == "2.5e-3" and format_float(0) == "0"
+    for shard, group in table.groupby("shard"):
+        assert len(group) <= 4
+        assert group[["architecture", "activation", "n_hidden", "trained"]].nunique().max() == 1
+    twin = table.set_index("network_id")
+    assert twin.loc["gru-tanh-h64-l2_1e-4-s00", "seed"] == twin.loc["gru-tanh-h64-l2_1e-4-s00-untrained", "seed"]
+    again = build_population("flipflop", {**population, "architectures": ["lstm"]}, study_seed=0)
+    merged = again.merge(table, on="network_id")
+    assert (merged["seed_x"] == merged["seed_y"]).all()
+    assert table["seed"].nunique() == len(table) // 2
