@@ -10,6 +10,7 @@ configfile: "config.yaml"
 
 include: "rules/common.smk"
 include: "rules/train.smk"
+include: "rules/states.smk"
 
 
 localrules:
@@ -19,4 +20,5 @@ localrules:
 rule all:
     input:
         expand("results/{task}/networks.csv", task=TASKS),
+        [all_states(task) for task in TASKS],
     default_target: True

@@ -37,6 +37,10 @@ def task_params(task):
     return json.dumps(config["tasks"][task].get("params", {}), sort_keys=True)
 
 
+def all_states(task):
+    return expand("results/{task}/states/{shard}.npz", task=task, shard=task_shards(task))
+
+
 def _all_records(wildcards):
     return expand(
         "results/{task}/shards/{shard}/train.json",

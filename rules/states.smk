@@ -1,0 +1,29 @@
+# Stage extract-states: hidden states of the kept and untrained networks on the shared probe set.
+#   in:  results/{task}/shards/{shard}/weights.safetensors, results/{task}/shards/{shard}/train.json
+#   out: results/{task}/states/{shard}.npz
+
+
+rule extract_states:
+    input:
+        weights="results/{task}/shards/{shard}/weights.safetensors",
+        records="results/{task}/shards/{shard}/train.json",
+    output:
+        "results/{task}/states/{shard}.npz",
+    params:
+        task_params=lambda wildcards: task_params(wildcards.task),
+        device=config.get("device", "auto"),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    log:
+        "logs/{task}/states/{shard}.log",
+    benchmark:
+        "benchmarks/results/{task}/states/{shard}.tsv"
+    conda:
+        "../envs/rnnuniv.yaml"
+    shell:
+        "python3 scripts/extract_states.py --weights {input.weights:q}"
+        " --records {input.records:q}"
+        " --task {wildcards.task:q} --task-params {params.task_params:q}"
+        " --device {params.device:q} --threads {threads} --output {output:q} > {log:q} 2>&1"
