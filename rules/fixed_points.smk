@@ -1,0 +1,33 @@
+# Stage fixed-points: fixed points of every kept network at the task's conditions, linearised.
+#   in:  results/{task}/shards/{shard}/weights.safetensors, .../train.json, results/{task}/states/{shard}.npz
+#   out: results/{task}/fixed_points/{shard}.npz, results/{task}/fixed_points/{shard}.csv
+
+
+rule fixed_points:
+    input:
+        weights="results/{task}/shards/{shard}/weights.safetensors",
+        records="results/{task}/shards/{shard}/train.json",
+        states="results/{task}/states/{shard}.npz",
+    output:
+        npz="results/{task}/fixed_points/{shard}.npz",
+        table="results/{task}/fixed_points/{shard}.csv",
+    params:
+        task_params=lambda wildcards: task_params(wildcards.task),
+        options=json.dumps(config["fixed_points"], sort_keys=True),
+        device=config.get("device", "auto"),
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    log:
+        "logs/{task}/fixed_points/{shard}.log",
+    benchmark:
+        "benchmarks/results/{task}/fixed_points/{shard}.tsv"
+    conda:
+        "../envs/rnnuniv.yaml"
+    shell:
+        "python3 scripts/fixed_points.py --weights {input.weights:q}"
+        " --records {input.records:q} --states {input.states:q}"
+        " --task {wildcards.task:q} --task-params {params.task_params:q}"
+        " --options {params.options:q} --device {params.device:q} --threads {threads}"
+        " --output-npz {output.npz:q} --output-csv {output.table:q} > {log:q} 2>&1"

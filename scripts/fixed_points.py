@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Find, linearise and cluster the fixed points of every kept network of a shard.
+
+For each fixed-point condition of the task (flip-flop: zero input; sine: each frequency command
+of a grid; CDI: each context with a ramp of constant stream inputs), initial states are drawn from
+the network's own probe trajectories plus noise, and all networks of the shard are searched at
+once (see ``rnnuniv.fixedpoints``).
+
+Writes ``fixed_points/{shard}.npz`` (per point: network and condition index, state, q,
+eigenvalues, leading eigenvectors, stability, manifold label, readout) and ``{shard}.csv`` (one
+row per network and condition; a continuum counts as one manifold, never as hundreds of points).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+import torch
+
+from rnnuniv import io
+from rnnuniv.cells import make_cell
+from rnnuniv.fixedpoints import shard_fixed_points
+from rnnuniv.probes import analysed_ids, subset
+from rnnuniv.runtime import json_argument, resolve_device, set_threads
+from rnnuniv.tasks import make_task
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", required=True, help="weights.safetensors of the shard")
+    parser.add_argument("--records", required=True, help="train.json of the shard (network statuses)")
+    parser.add_argument("--states", required=True, help="states .npz of the shard (probe trajectories)")
+    parser.add_argument("--task", required=True, help="task name")
+    parser.add_argument("--task-params", type=json_argument, default={}, help="task parameters as JSON")
+    parser.add_argument(
+        "--options",
+        type=json_argument,
+        default={},
+        help="JSON: n_grid, n_inits, noise_scale, seed, n_modes, manifold_length_fraction, and any "
+        "find_fixed_points option (tol_q, tol_unique, max_q_slow, adam_iters, newton_iters, ...)",
+    )
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--output-npz", required=True, help="output: fixed points .npz")
+    parser.add_argument("--output-csv", required=True, help="output: per network and condition table")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    log = io.setup_logging()
+    set_threads(args.threads)
+    options = dict(args.options)
+    n_grid = options.pop("n_grid", None)
+    records = io.read_json(args.records)
+    ids = analysed_ids(records["networks"], statuses=("kept",))
+    task = make_task(args.task, **args.task_params)
+    conditions = task.fixed_point_conditions(n_grid)
+    params, meta = io.load_weights(args.weights)
+    states = io.load_npz(args.states, required=("network_ids", "hidden"))
+    position = {nid: i for i, nid in enumerate(states["network_ids"].tolist())}
+    missing = [nid for nid in ids if nid not in position]
+    if missing:
+        raise io.CorruptFileError(args.states, f"no probe states for kept networks {missing}")
+    take = [position[nid] for nid in ids]
+    trajectories = states["hidden"][take]
+    if "cell" in states:
+        trajectories = np.concatenate([trajectories, states["cell"][take]], axis=-1)
+
+    cell = make_cell(meta["architecture"], meta["activation"])
+    device = resolve_device(args.device)
+    chosen = {k: v.to(device, torch.float64) for k, v in subset(params, meta["network_ids"], ids).items()}
+    arrays, table = shard_fixed_points(
+        cell,
+        chosen,
+        torch.as_tensor(trajectories, device=device),
+        conditions,
+        n_hidden=int(meta["n_hidden"]),
+        **options,
+    )
+    io.save_npz(args.output_npz, network_ids=np.array(ids, dtype=str), **arrays)
+    table.insert(0, "network_id", [ids[i] for i in table.pop("network_index")])
+    io.write_csv(args.output_csv, table)
+    log.info(
+        "shard %s: %d kept networks x %d conditions, %d points",
+        records["shard"],
+        len(ids),
+        len(conditions),
+        len(arrays["q"]),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
