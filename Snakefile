@@ -18,7 +18,7 @@ localrules:
 
 
 rule all:
+    default_target: True
     input:
         expand("results/{task}/networks.csv", task=TASKS),
         [all_states(task) for task in TASKS],
-    default_target: True

@@ -6,7 +6,6 @@ from snakemake.utils import validate
 
 from rnnuniv.population import build_population, shards
 
-
 validate(config, "../schemas/config.schema.yaml")
 
 TASKS = list(config["tasks"])
@@ -38,7 +37,19 @@ def task_params(task):
 
 
 def all_states(task):
-    return expand("results/{task}/states/{shard}.npz", task=task, shard=task_shards(task))
+    return expand(
+        "results/{task}/states/{shard}.npz", task=task, shard=task_shards(task)
+    )
+
+
+def metric_options(metric):
+    """Command-line options of scripts/cca_matrix.py for a supplementary metric."""
+    options = config["similarity"]
+    if metric == "procrustes":
+        return f"--procrustes-kind {options['procrustes_kind']}"
+    if metric == "dsa":
+        return f"--n-delays {options['dsa_n_delays']} --rank {options['dsa_rank']}"
+    return ""
 
 
 def _all_records(wildcards):
@@ -52,3 +63,4 @@ def _all_records(wildcards):
 wildcard_constraints:
     task="|".join(TASKS),
     shard="[a-z0-9_.-]+",
+    metric="cka|procrustes|dsa",

@@ -11,20 +11,20 @@ rule fixed_points:
     output:
         npz="results/{task}/fixed_points/{shard}.npz",
         table="results/{task}/fixed_points/{shard}.csv",
-    params:
-        task_params=lambda wildcards: task_params(wildcards.task),
-        options=json.dumps(config["fixed_points"], sort_keys=True),
-        device=config.get("device", "auto"),
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=60,
     log:
         "logs/{task}/fixed_points/{shard}.log",
     benchmark:
         "benchmarks/results/{task}/fixed_points/{shard}.tsv"
     conda:
         "../envs/rnnuniv.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        task_params=lambda wildcards: task_params(wildcards.task),
+        options=json.dumps(config["fixed_points"], sort_keys=True),
+        device=config.get("device", "auto"),
     shell:
         "python3 scripts/fixed_points.py --weights {input.weights:q}"
         " --records {input.records:q} --states {input.states:q}"

@@ -9,19 +9,19 @@ rule extract_states:
         records="results/{task}/shards/{shard}/train.json",
     output:
         "results/{task}/states/{shard}.npz",
-    params:
-        task_params=lambda wildcards: task_params(wildcards.task),
-        device=config.get("device", "auto"),
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=30,
     log:
         "logs/{task}/states/{shard}.log",
     benchmark:
         "benchmarks/results/{task}/states/{shard}.tsv"
     conda:
         "../envs/rnnuniv.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        task_params=lambda wildcards: task_params(wildcards.task),
+        device=config.get("device", "auto"),
     shell:
         "python3 scripts/extract_states.py --weights {input.weights:q}"
         " --records {input.records:q}"

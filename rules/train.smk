@@ -7,15 +7,15 @@
 rule population:
     output:
         "results/{task}/population.csv",
-    params:
-        population=json.dumps(config["population"], sort_keys=True),
-        study_seed=config.get("study_seed", 0),
     log:
         "logs/{task}/population.log",
     benchmark:
         "benchmarks/results/{task}/population.tsv"
     conda:
         "../envs/rnnuniv.yaml"
+    params:
+        population=json.dumps(config["population"], sort_keys=True),
+        study_seed=config.get("study_seed", 0),
     shell:
         "python3 scripts/population.py --task {wildcards.task:q}"
         " --population {params.population:q} --study-seed {params.study_seed}"
@@ -28,21 +28,21 @@ rule train:
     output:
         weights="results/{task}/shards/{shard}/weights.safetensors",
         records="results/{task}/shards/{shard}/train.json",
-    params:
-        task_params=lambda wildcards: task_params(wildcards.task),
-        training=lambda wildcards: training_config(wildcards.task),
-        device=config.get("device", "auto"),
-        checkpoint="results/{task}/checkpoints/{shard}.safetensors",
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=120,
     log:
         "logs/{task}/train/{shard}.log",
     benchmark:
         "benchmarks/results/{task}/train/{shard}.tsv"
     conda:
         "../envs/rnnuniv.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=120,
+    params:
+        task_params=lambda wildcards: task_params(wildcards.task),
+        training=lambda wildcards: training_config(wildcards.task),
+        device=config.get("device", "auto"),
+        checkpoint="results/{task}/checkpoints/{shard}.safetensors",
     shell:
         "python3 scripts/train.py --population {input.population:q}"
         " --shard {wildcards.shard:q} --task {wildcards.task:q}"
