@@ -14,18 +14,20 @@ Example:
 from __future__ import annotations
 
 import argparse
+import sys
 import logging
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from rnnuniv.io import CorruptFileError, atomic_path, load_npz, read_csv, setup_logging, write_csv
 from rnnuniv.similarity import METRICS, distance_matrix
 
 log = logging.getLogger("rnnuniv")
 
-LABEL_COLUMNS = ("architecture", "activation", "n_hidden", "trained")
+LABEL_COLUMNS = ("architecture", "activation", "n_hidden", "l2", "seed_index", "trained", "status")
 
 
 def parse_n_components(text: str) -> int | float | None:
@@ -35,24 +37,63 @@ def parse_n_components(text: str) -> int | float | None:
     try:
         return float(text) if any(c in text for c in ".eE") else int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'all', an int or a fraction, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected 'all', an int or a fraction, got {text!r}"
+        ) from None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--states", nargs="+", required=True, type=Path, help="states .npz files (one per shard)")
-    parser.add_argument("--networks", required=True, type=Path, help="networks.csv: network_id, architecture, activation, status, ...")
-    parser.add_argument("--metric", choices=METRICS, default="svcca", help="distance (default: svcca)")
-    parser.add_argument("--n-components", type=parse_n_components, default=None,
-                        help="svcca: 'all' (default), a count k, or a variance fraction; procrustes: PCA dimension")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--states", nargs="+", required=True, type=Path, help="states .npz files (one per shard)"
+    )
+    parser.add_argument(
+        "--networks",
+        required=True,
+        type=Path,
+        help="networks.csv: network_id, architecture, activation, status, ...",
+    )
+    parser.add_argument(
+        "--statuses",
+        nargs="+",
+        default=["kept"],
+        help="network statuses compared (default: kept; add 'untrained' for the untrained twins)",
+    )
+    parser.add_argument(
+        "--metric", choices=METRICS, default="svcca", help="distance (default: svcca)"
+    )
+    parser.add_argument(
+        "--n-components",
+        type=parse_n_components,
+        default=None,
+        help="svcca: 'all' (default), a count k, or a variance fraction; procrustes: PCA dimension",
+    )
     parser.add_argument("--procrustes-kind", choices=("angular", "euclidean"), default="angular")
-    parser.add_argument("--n-delays", type=int, default=10, help="dsa: delays in the Hankel embedding")
-    parser.add_argument("--rank", type=int, default=10, help="dsa: rank of the delay-embedded DMD operator")
-    parser.add_argument("--include-cell", action="store_true", help="append the LSTM cell state to the hidden state")
-    parser.add_argument("--block-size", type=int, default=None, help="networks per block (default: automatic)")
+    parser.add_argument(
+        "--n-delays", type=int, default=10, help="dsa: delays in the Hankel embedding"
+    )
+    parser.add_argument(
+        "--rank", type=int, default=10, help="dsa: rank of the delay-embedded DMD operator"
+    )
+    parser.add_argument(
+        "--include-cell", action="store_true", help="append the LSTM cell state to the hidden state"
+    )
+    parser.add_argument(
+        "--block-size", type=int, default=None, help="networks per block (default: automatic)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (the rule's threads; default: torch's)",
+    )
     parser.add_argument("--output", required=True, type=Path, help="distance matrix .npy [N, N]")
-    parser.add_argument("--index", required=True, type=Path, help="CSV naming the networks of the matrix rows")
+    parser.add_argument(
+        "--index", required=True, type=Path, help="CSV naming the networks of the matrix rows"
+    )
     parser.add_argument("--log", type=Path, default=None, help="log file (also logs to stderr)")
     return parser.parse_args(argv)
 
@@ -64,38 +105,55 @@ def load_states(paths: list[Path], include_cell: bool) -> dict[str, np.ndarray]:
         arrays = load_npz(path, required=("network_ids", "hidden"))
         ids, hidden = arrays["network_ids"].astype(str), arrays["hidden"]
         if hidden.ndim != 4 or hidden.shape[0] != len(ids):
-            raise CorruptFileError(path, f"hidden has shape {hidden.shape}, expected [{len(ids)}, trials, time, n]")
+            raise CorruptFileError(
+                path, f"hidden has shape {hidden.shape}, expected [{len(ids)}, trials, time, n]"
+            )
         if include_cell and "cell" in arrays:
             hidden = np.concatenate([hidden, arrays["cell"]], axis=-1)
         for network_id, network_states in zip(ids, hidden):
             if network_id in states:
-                raise CorruptFileError(path, f"network {network_id} also appears in an earlier states file")
+                raise CorruptFileError(
+                    path, f"network {network_id} also appears in an earlier states file"
+                )
             states[network_id] = network_states
     return states
 
 
-def kept_networks(networks: pd.DataFrame, available: set[str]) -> pd.DataFrame:
-    """Rows with status == 'kept' that have states, in the table's order."""
-    kept = networks[networks["status"].astype(str) == "kept"]
+def kept_networks(
+    networks: pd.DataFrame, available: set[str], statuses: tuple[str, ...] = ("kept",)
+) -> pd.DataFrame:
+    """Rows whose status is one of ``statuses`` that have states, in the table's order."""
+    kept = networks[networks["status"].astype(str).isin(statuses)]
     missing = sorted(set(kept["network_id"]) - available)
     if missing:
-        log.warning("%d kept network(s) have no states and are left out: %s", len(missing), missing[:10])
+        log.warning(
+            "%d selected network(s) have no states and are left out: %s", len(missing), missing[:10]
+        )
     return kept[kept["network_id"].isin(available)].reset_index(drop=True)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     setup_logging(args.log)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     networks = read_csv(args.networks, required_columns=("network_id", "status"))
     networks["network_id"] = networks["network_id"].astype(str)
     states = load_states(args.states, args.include_cell)
-    order = kept_networks(networks, set(states))
+    order = kept_networks(networks, set(states), tuple(args.statuses))
     n_networks = len(order)
-    log.info("%s distance between %d kept networks (%d with states)", args.metric, n_networks, len(states))
+    log.info(
+        "%s distance between %d kept networks (%d with states)",
+        args.metric,
+        n_networks,
+        len(states),
+    )
 
     selected = [states[network_id] for network_id in order["network_id"]]
     if n_networks < 2:
-        log.warning("only %d kept network(s): writing a %dx%d matrix", n_networks, n_networks, n_networks)
+        log.warning(
+            "only %d kept network(s): writing a %dx%d matrix", n_networks, n_networks, n_networks
+        )
         distance = np.zeros((n_networks, n_networks), dtype=np.float64)
     else:
         options: dict = {"block_size": args.block_size, "progress": not args.no_progress}
@@ -107,7 +165,9 @@ def main(argv: list[str] | None = None) -> None:
             options.update(n_delays=args.n_delays, rank=args.rank)
         distance = distance_matrix(selected, args.metric, **options)
     if np.isnan(distance).any():
-        log.warning("%d distances are nan (networks with zero variance)", int(np.isnan(distance).sum()))
+        log.warning(
+            "%d distances are nan (networks with zero variance)", int(np.isnan(distance).sum())
+        )
 
     with atomic_path(args.output, suffix=".npy") as tmp:
         np.save(tmp, distance)
@@ -117,4 +177,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

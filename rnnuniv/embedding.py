@@ -1,0 +1,87 @@
+"""Low-dimensional embeddings and cluster statistics of a precomputed [N, N] distance matrix.
+
+Used on the network-by-network distance matrices of :mod:`rnnuniv.similarity` (and of the
+fixed-point topology) to show and quantify how networks group by architecture or activation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.manifold import MDS
+from sklearn.metrics import silhouette_score
+
+__all__ = ["mds", "silhouette", "within_between"]
+
+
+def _square_distance(distance) -> np.ndarray:
+    d = np.asarray(distance, dtype=np.float64)
+    if d.ndim != 2 or d.shape[0] != d.shape[1]:
+        raise ValueError(f"distance must be a square [N, N] matrix, got shape {d.shape}")
+    if not np.isfinite(d).all():
+        raise ValueError("distance contains nan or inf; drop those networks first")
+    return d
+
+
+def _labels_for(labels, n: int) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.shape != (n,):
+        raise ValueError(f"labels must have shape ({n},), got {labels.shape}")
+    return labels
+
+
+def mds(distance, n_components: int = 2, seed: int = 0) -> np.ndarray:
+    """Metric MDS coordinates [N, n_components] whose Euclidean distances approximate ``distance``.
+
+    Minimises the raw stress sum_{i<j} (||z_i - z_j|| - D_ij)^2 by SMACOF (scikit-learn ``MDS``
+    with ``metric="precomputed"``, the 1.8+ name of ``dissimilarity="precomputed"``), started from
+    classical MDS and seeded, so the result is reproducible.
+    """
+    d = _square_distance(distance)
+    if d.shape[0] <= n_components:
+        # too few points for SMACOF; classical MDS would also be degenerate. Place them trivially.
+        coordinates = np.zeros((d.shape[0], n_components))
+        if d.shape[0] == 2:
+            coordinates[1, 0] = d[0, 1]
+        return coordinates
+    model = MDS(
+        n_components=n_components,
+        metric_mds=True,
+        metric="precomputed",
+        init="classical_mds",
+        random_state=seed,
+        n_init=1,
+    )
+    return model.fit_transform(0.5 * (d + d.T)).astype(np.float64)
+
+
+def silhouette(distance, labels) -> float:
+    """Mean silhouette (s_i = (b_i - a_i) / max(a_i, b_i)) over networks, from precomputed distances.
+
+    a_i: mean distance to the other members of i's group; b_i: smallest mean distance to another
+    group. In [-1, 1]; high when groups are compact and separated. nan unless there are between
+    2 and N - 1 distinct labels (where it is undefined).
+    """
+    d = _square_distance(distance)
+    labels = _labels_for(labels, d.shape[0])
+    n_labels = len(np.unique(labels))
+    if not 2 <= n_labels <= d.shape[0] - 1:
+        return float("nan")
+    return float(silhouette_score(d, labels, metric="precomputed"))
+
+
+def within_between(distance, labels) -> dict[str, float]:
+    """Mean distance within groups, between groups, and their ratio (< 1: groups are clustered).
+
+    mean_within = mean of D_ij over pairs i != j with equal labels; mean_between over pairs with
+    different labels; ratio = mean_within / mean_between. Means over no pairs are nan.
+    """
+    d = _square_distance(distance)
+    labels = _labels_for(labels, d.shape[0])
+    same = labels[:, None] == labels[None, :]
+    off_diagonal = ~np.eye(d.shape[0], dtype=bool)
+    within = d[same & off_diagonal]
+    between = d[~same]
+    mean_within = float(within.mean()) if within.size else float("nan")
+    mean_between = float(between.mean()) if between.size else float("nan")
+    ratio = mean_within / mean_between if mean_between else float("nan")
+    return {"mean_within": mean_within, "mean_between": mean_between, "ratio": float(ratio)}
