@@ -11,6 +11,9 @@ configfile: "config.yaml"
 include: "rules/common.smk"
 include: "rules/train.smk"
 include: "rules/states.smk"
+include: "rules/fixed_points.smk"
+include: "rules/topology.smk"
+include: "rules/cca.smk"
 
 
 localrules:
@@ -22,3 +25,12 @@ rule all:
     input:
         expand("results/{task}/networks.csv", task=TASKS),
         [all_states(task) for task in TASKS],
+        [all_fixed_points(task) for task in TASKS],
+        expand("results/{task}/topology/summary.json", task=TASKS),
+        expand("results/{task}/cca/distance.npy", task=TASKS),
+        expand("results/{task}/cca/untrained/distance.npy", task=TASKS),
+        expand(
+            "results/{task}/cca/{metric}/distance.npy",
+            task=TASKS,
+            metric=config["similarity"]["extra_metrics"],
+        ),

@@ -42,6 +42,20 @@ def all_states(task):
     )
 
 
+def all_fixed_points(task):
+    """Fixed-point tables of every shard of trained networks."""
+    return expand(
+        "results/{task}/fixed_points/{shard}.csv", task=task, shard=trained_shards(task)
+    )
+
+
+def all_graphs(task):
+    """Topology graphs of every shard of trained networks."""
+    return expand(
+        "results/{task}/topology/{shard}.json", task=task, shard=trained_shards(task)
+    )
+
+
 def metric_options(metric):
     """Command-line options of scripts/cca_matrix.py for a supplementary metric."""
     options = config["similarity"]
@@ -62,5 +76,5 @@ def _all_records(wildcards):
 
 wildcard_constraints:
     task="|".join(TASKS),
-    shard="[a-z0-9_.-]+",
+    shard="[a-z0-9_.-]+-[0-9]{3}",
     metric="cka|procrustes|dsa",

@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Turn the fixed points of every analysed network of a shard into a topology graph.
+
+Flip-flop: nodes are the zero-input fixed points and manifolds, labelled by the readout's sign
+code; edges follow the unstable manifolds of the saddles and the input pulses from the stable
+nodes (all rollouts of the shard batched). Sine and CDI: a bifurcation graph of the fixed points
+over the grid of conditions, with linearised frequency (sine) and line attractors (CDI).
+See ``rnnuniv.topology``.
+
+Writes ``topology/{shard}.json``: ``{"task", "shard", "condition_names", "signature_features",
+"networks": {network_id: {"summary": {...}, "graph": <networkx node-link data, edges="edges">}}}``;
+read a graph back with ``networkx.node_link_graph(record["graph"], edges="edges")``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rnnuniv import io, topology
+from rnnuniv.cells import make_cell
+from rnnuniv.probes import subset
+from rnnuniv.runtime import json_argument, resolve_device, set_threads
+from rnnuniv.tasks import make_task
+
+REQUIRED = (
+    "network_ids", "condition_names", "condition_inputs", "network_index", "condition_index",
+    "points", "q", "is_fixed", "eigenvalues", "n_unstable", "cluster",
+)  # fmt: skip
+
+FLIPFLOP_OPTIONS = ("eps", "match_tol", "leave_tol", "max_steps", "check_every", "include_slow",
+                    "n_eigenvalues", "pulse_amplitude")
+GRID_OPTIONS = ("include_slow", "n_eigenvalues", "continuation_tol")
+CDI_OPTIONS = ("line_tol", "min_line_points", "line_variance")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", required=True, help="task name (flipflop, sine, cdi)")
+    parser.add_argument("--task-params", type=json_argument, default={}, help="task parameters as JSON")
+    parser.add_argument("--weights", required=True, help="weights.safetensors of the shard")
+    parser.add_argument("--fixed-points", required=True, help="fixed_points/{shard}.npz of the shard")
+    parser.add_argument(
+        "--options",
+        type=json_argument,
+        default={},
+        help="JSON; flip-flop: eps [1e-3], match_tol [0.02], leave_tol [max(2 match_tol, 2 eps)], "
+        "max_steps [2000], check_every [5], include_slow [false], n_eigenvalues [4], "
+        "pulse_amplitude [1.0]; sine/cdi: include_slow, n_eigenvalues, continuation_tol [null]; "
+        "cdi: line_tol [0.01], min_line_points [5], line_variance [0.9]",
+    )
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--output", required=True, help="output: topology/{shard}.json")
+    return parser.parse_args(argv)
+
+
+def _pick(options: dict, allowed: tuple[str, ...]) -> dict:
+    return {k: v for k, v in options.items() if k in allowed}
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    log = io.setup_logging()
+    set_threads(args.threads)
+    task = make_task(args.task, **args.task_params)
+    options = dict(args.options)
+    known = set(FLIPFLOP_OPTIONS + GRID_OPTIONS + CDI_OPTIONS)
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise SystemExit(f"unknown topology options {unknown}; valid: {sorted(known)}")
+
+    arrays = io.load_npz(args.fixed_points, required=REQUIRED)
+    ids = [str(i) for i in arrays["network_ids"].tolist()]
+    names = [str(n) for n in arrays["condition_names"].tolist()]
+    condition_inputs = np.asarray(arrays["condition_inputs"], dtype=np.float64)
+    points = topology.points_from_shard(arrays)
+    record = {
+        "task": task.name,
+        "shard": Path(args.output).stem,
+        "condition_names": names,
+        "condition_inputs": condition_inputs.tolist(),
+        "signature_features": list(topology.SIGNATURE_FEATURES),
+        "networks": {},
+    }
+    started = time.perf_counter()
+    if ids:
+        params, meta = io.load_weights(args.weights)
+        device = resolve_device(args.device)
+        chosen = {k: v.to(device, torch.float64) for k, v in subset(params, meta["network_ids"], ids).items()}
+        cell = make_cell(meta["architecture"], meta["activation"])
+        dynamics = topology.cell_dynamics(cell, chosen, int(meta["n_hidden"]))
+        if task.name == "flipflop":
+            if "outputs" not in arrays:
+                topology.add_outputs(points, dynamics)
+            zero = np.flatnonzero(~condition_inputs.any(1))
+            graphs = topology.flipflop_graphs(
+                dynamics, points, ids, condition=int(zero[0]) if zero.size else 0,
+                **_pick(options, FLIPFLOP_OPTIONS),
+            )
+            summaries = [topology.flipflop_summary(g) for g in graphs]
+        else:
+            chains, values = topology.condition_chains(task.name, condition_inputs)
+            graphs = topology.bifurcation_graphs(
+                points, chains, values, ids, names, **_pick(options, GRID_OPTIONS)
+            )
+            if task.name == "sine":
+                summaries = [topology.sine_summary(g, values, task.frequency) for g in graphs]
+            else:
+                summaries = [
+                    topology.cdi_summary(p, condition_inputs, g, **_pick(options, CDI_OPTIONS))
+                    for p, g in zip(points, graphs)
+                ]
+            for g, s in zip(graphs, summaries):
+                s["signature"] = topology.signature(g, len(names), task.name).tolist()
+        for nid, graph, summary in zip(ids, graphs, summaries):
+            graph.graph.update(architecture=meta["architecture"], activation=meta["activation"])
+            record["networks"][nid] = {"summary": summary, "graph": topology.graph_to_json(graph)}
+    io.write_json(args.output, record)
+    log.info("%s: %d networks, graphs in %.1f s", args.output, len(ids), time.perf_counter() - started)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
