@@ -133,8 +133,10 @@ class Cell:
             state0 = drive.new_zeros(*lead, self.state_size(n))
         states = []
         state = state0
-        for t in range(n_steps):
-            state = self.recur(params, state, drive[..., t, :])
+        # unbind once: indexing drive[..., t, :] per step makes autograd build a full-size zero
+        # gradient for every step, so the backward pass grows with T^2.
+        for drive_t in drive.unbind(-2):
+            state = self.recur(params, state, drive_t)
             states.append(state)
         return torch.stack(states, dim=-2)
 

@@ -31,6 +31,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
+from . import fused
 from .cells import Cell, Params
 from .io import CorruptFileError, atomic_path
 from .tasks import Task
@@ -81,7 +82,7 @@ def per_network_loss(
     cell: Cell, params: Params, inputs: torch.Tensor, targets: torch.Tensor, n_hidden: int
 ) -> torch.Tensor:
     """MSE of each network on its own batch: inputs ``[N, B, T, m]``, targets ``[N, B, T, p]``."""
-    states = cell.run(params, inputs)
+    states = fused.run(cell, params, inputs)
     outputs = cell.readout(params, cell.hidden(states, n_hidden))
     return (outputs - targets).pow(2).flatten(1).mean(dim=1)
 

@@ -1,0 +1,256 @@
+"""Whole-trajectory recurrences with a hand-written backward pass through time.
+
+:func:`run` has the semantics of :meth:`rnnuniv.cells.Cell.run` (equal up to float rounding) but
+builds one autograd node for the whole sequence instead of about ten per time step. At the sizes of
+this study (n = 16..256, B = 64) autograd bookkeeping, not arithmetic, dominated ``Cell.run``.
+
+Layout. Everything inside is time-major per network, ``[N, T, B, .]``: the slice of one step,
+``[:, t]``, is one contiguous ``[B, .]`` block per network (what ``bmm`` and the elementwise kernels
+want), and ``[N, T, B, .]`` flattens to ``[N, T*B, .]`` without a copy, so each weight gradient is one
+``bmm`` over all steps after the loop.
+
+Forward, per step (``W = w_in``, ``U = w_rec``, ``h`` the hidden part of the previous state): the
+input drive ``a = x_t @ W + bias`` (a small bmm into a reused buffer that stays in cache; precomputing
+it for all steps at once writes and rereads a ``[N, T, B, G n]`` tensor, which costs more), then
+``p = a + h @ U`` in one ``baddbmm`` and a few elementwise ops that write the new state and the
+activations backward needs into preallocated buffers.
+
+Backward, per step in reverse (``dh`` = gradient reaching ``h_t`` from the outputs and from step
+``t+1``; ``s'(u) = u (1 - u)`` for a sigmoid output ``u``; ``phi'`` from ``phi``'s output: ``1 - y^2``
+for tanh, ``[y > 0]`` for ReLU). ``dp`` is the gradient of the recurrent pre-activation (what
+multiplies ``h @ U``), ``da`` that of the input drive; they are equal except in the GRU candidate:
+
+- vanilla ``h' = phi(p)``: ``dp = dh * phi'(h')``; ``dh_prev = dp @ U^T``.
+- UGRNN ``g = sig(p_g)``, ``c = phi(p_c)``, ``h' = c + g (h - c)``:
+  ``dp_g = dh (h - c) s'(g)``, ``dp_c = dh (1 - g) phi'(c)``; ``dh_prev = dh g + dp @ U^T``.
+- GRU ``r, z = sig(a_r + h U_r), sig(a_z + h U_z)``, ``q = h U_c + b_hc``, ``c = phi(a_c + r q)``,
+  ``h' = c + z (h - c)``: ``da_c = dh (1 - z) phi'(c)``, ``dp_c = da_c r`` (``d b_hc = sum dp_c``),
+  ``dp_r = da_c q s'(r)``, ``dp_z = dh (h - c) s'(z)``; ``dh_prev = dh z + dp @ U^T``.
+- LSTM ``i, f, o = sig(.)``, ``g = phi(.)``, ``c' = f c + i g``, ``h' = o phi(c')``, state ``[h, c]``:
+  ``dc_tot = dc + dh o phi'(c')``, ``dp_i = dc_tot g s'(i)``, ``dp_f = dc_tot c s'(f)``,
+  ``dp_g = dc_tot i phi'(g)``, ``dp_o = dh phi(c') s'(o)``; ``dh_prev = dp @ U^T``,
+  ``dc_prev = dc_tot f``.
+
+After the loop, stacking the steps (``X`` inputs, ``H_prev`` the hidden states ``h_{t-1}``, ``dP``
+and ``dA`` the per-step ``dp`` and ``da``, all ``[N, T*B, .]``): ``dU = H_prev^T dP``,
+``dW = X^T dA``, ``d bias = sum dA``, ``d b_hc = sum dP_c``, ``dx = dA W^T``; one ``bmm`` or sum each.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.autograd.function import once_differentiable
+
+from .cells import Cell, Params
+
+
+def run(
+    cell: Cell, params: Params, inputs: torch.Tensor, state0: torch.Tensor | None = None
+) -> torch.Tensor:
+    """All states of a trajectory, as :meth:`Cell.run` but with a fused backward through time.
+
+    inputs: ``[N, B, T, m]`` (or ``[B, T, m]`` shared by all N networks); params stacked on a leading
+    network axis N (unstacked params are accepted too: then inputs are ``[B, T, m]``, no N axis).
+    state0: ``[(N,) B, S]``, zeros by default. Returns states ``[(N,) B, T, S]``; gradients flow to
+    ``w_in``, ``w_rec``, ``bias``, ``bias_rec``, the inputs and ``state0``.
+    """
+    stacked = params["w_rec"].dim() == 3
+    if not stacked:
+        params = {k: v.unsqueeze(0) for k, v in params.items()}
+    w_rec = params["w_rec"]
+    n_networks, n_hidden = w_rec.shape[0], w_rec.shape[1]
+    batch = inputs.shape[-3]
+    x = inputs.transpose(-3, -2).contiguous()  # time-major [(N,) T, B, m]
+    x = x.expand(n_networks, *x.shape[-3:]) if x.dim() == 3 else x
+
+    size = cell.state_size(n_hidden)
+    if state0 is None:
+        state0 = x.new_zeros(n_networks, batch, size)
+    elif state0.dim() == 2:
+        state0 = state0.expand(n_networks, batch, size)
+    bias_rec = params["bias_rec"] if cell.architecture == "gru" else None
+    tensors = (x, params["w_in"], w_rec, params["bias"], bias_rec, state0)
+    keep = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+    states = _Recurrence.apply(cell.architecture, cell.activation, keep, *tensors)  # [N, T, B, S]
+    states = states.transpose(1, 2)  # [N, B, T, S]
+    return states if stacked else states.squeeze(0)
+
+
+def _phi_(activation: str, u: torch.Tensor) -> torch.Tensor:
+    return u.tanh_() if activation == "tanh" else u.relu_()
+
+
+def _phi(activation: str, u: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    return torch.tanh(u, out=out) if activation == "tanh" else torch.clamp(u, min=0, out=out)
+
+
+def _times_phi_prime(activation: str, grad: torch.Tensor, y: torch.Tensor, out: torch.Tensor):
+    """``out = grad * phi'`` at the point where ``phi`` returned ``y``."""
+    if activation == "tanh":
+        gy = grad * y
+        torch.addcmul(grad, gy, y, value=-1.0, out=out)  # grad (1 - y^2)
+    else:
+        torch.where(y > 0, grad, grad.new_zeros(()), out=out)
+
+
+def _times_sigmoid_prime_(grad: torch.Tensor, s: torch.Tensor) -> None:
+    """``grad *= s (1 - s)`` in place, for the sigmoid output ``s``."""
+    gs = grad * s
+    torch.addcmul(gs, gs, s, value=-1.0, out=grad)
+
+
+class _Recurrence(torch.autograd.Function):
+    """``states = F(x, w_in, w_rec, bias, bias_rec, state0)`` for a whole sequence (module doc).
+
+    x ``[N, T, B, m]`` (time-major; may be expanded over N), w_in ``[N, m, G n]``, w_rec
+    ``[N, n, G n]``, bias ``[N, G n]``, bias_rec ``[N, n]`` (GRU) or None, state0 ``[N, B, S]``.
+    Returns states ``[N, T, B, S]``. With ``keep`` False (no gradient wanted) the activations of one
+    step only are held in memory.
+    """
+
+    @staticmethod
+    def forward(ctx, arch, activation, keep, x, w_in, w_rec, bias, bias_rec, state0):
+        n_networks, n_steps, batch, _ = x.shape
+        n, width = w_rec.shape[1], w_rec.shape[2]  # width = G n
+        new = x.new_empty
+        states = new(n_networks, n_steps, batch, state0.shape[-1])
+        drive = new(n_networks, batch, width)  # a = x_t @ W + bias, reused every step
+        drive_bias = bias.unsqueeze(1)
+        # Per-step activations kept for backward: ``acts`` (UGRNN [g, c]; GRU [r, z, q]; LSTM
+        # [i, f, g, o]) and ``extra`` (GRU c, LSTM phi(c')).
+        n_acts = {"vanilla": 0, "ugrnn": 2 * n, "gru": 3 * n, "lstm": 4 * n}[arch]
+        n_kept_steps = n_steps if keep else 1
+        acts = new(n_networks, n_kept_steps, batch, n_acts)
+        extra = new(n_networks, n_kept_steps, batch, n if arch in ("gru", "lstm") else 0)
+        # baddbmm writes into a contiguous scratch: with a strided ``out`` it falls back to one
+        # matmul per network plus a copy, which made it 2-3 times slower.
+        pre = new(n_networks, batch, width)
+        if arch == "gru":  # h @ U + [0, 0, b_hc]: the recurrent bias sits inside the reset gate
+            rec_bias = torch.cat([bias_rec.new_zeros(n_networks, 2 * n), bias_rec], dim=1)
+            rec_bias = rec_bias.unsqueeze(1)
+        h, c_prev = state0[..., :n], state0[..., n:]
+        for t in range(n_steps):
+            k = t if keep else 0
+            out = states[:, t]
+            torch.baddbmm(drive_bias, x[:, t], w_in, out=drive)
+            if arch == "gru":
+                torch.baddbmm(rec_bias, h, w_rec, out=pre)  # [h U_r, h U_z, q]
+            else:
+                torch.baddbmm(drive, h, w_rec, out=pre)
+            if arch == "vanilla":
+                _phi(activation, pre, out=out)
+            elif arch == "ugrnn":
+                gate, cand = acts[:, k, :, :n], acts[:, k, :, n:]
+                torch.sigmoid(pre[..., :n], out=gate)
+                _phi(activation, pre[..., n:], out=cand)
+                torch.lerp(cand, h, gate, out=out)  # c + g (h - c)
+            elif arch == "gru":
+                rz, q, cand = acts[:, k, :, : 2 * n], acts[:, k, :, 2 * n :], extra[:, k]
+                torch.add(pre[..., : 2 * n], drive[..., : 2 * n], out=rz).sigmoid_()
+                q.copy_(pre[..., 2 * n :])
+                _phi_(activation, torch.addcmul(drive[..., 2 * n :], rz[..., :n], q, out=cand))
+                torch.lerp(cand, h, rz[..., n:], out=out)  # c + z (h - c)
+            else:  # lstm
+                i, f, g, o = acts[:, k].split(n, dim=-1)
+                torch.sigmoid(pre[..., : 2 * n], out=acts[:, k, :, : 2 * n])
+                _phi(activation, pre[..., 2 * n : 3 * n], out=g)
+                torch.sigmoid(pre[..., 3 * n :], out=o)
+                c_new = out[..., n:]
+                torch.mul(f, c_prev, out=c_new).addcmul_(i, g)
+                phi_c = extra[:, k]
+                _phi(activation, c_new, out=phi_c)
+                torch.mul(o, phi_c, out=out[..., :n])
+                c_prev = c_new
+            h = out[..., :n]
+        if keep:
+            ctx.arch, ctx.activation = arch, activation
+            ctx.save_for_backward(x, w_in, w_rec, state0, states, acts, extra)
+        return states
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_states):
+        arch, activation = ctx.arch, ctx.activation
+        x, w_in, w_rec, state0, states, acts, extra = ctx.saved_tensors
+        n_networks, n_steps, batch, _ = states.shape
+        n, width = w_rec.shape[1], w_rec.shape[2]
+        w_rec_t = w_rec.transpose(1, 2)
+        d_pre = states.new_empty(n_networks, n_steps, batch, width)  # dP
+        d_cand_in = states.new_empty(n_networks, n_steps, batch, n) if arch == "gru" else None
+        grad_h = grad_states[..., :n]
+
+        dh = grad_h[:, -1].clone()  # gradient reaching h_t, grows by carries from step t+1
+        dc = grad_states[:, -1, :, n:].clone() if arch == "lstm" else None
+        for t in range(n_steps - 1, -1, -1):
+            h_prev = states[:, t - 1, :, :n] if t > 0 else state0[..., :n]
+            dp = d_pre[:, t]
+            kept, kept_extra = acts[:, t], extra[:, t]
+            direct = None  # gradient of h_{t-1} not through U
+            if arch == "vanilla":
+                _times_phi_prime(activation, dh, states[:, t, :, :n], dp)
+            elif arch == "ugrnn":
+                gate, cand = kept[..., :n], kept[..., n:]
+                direct = dh * gate
+                torch.mul(dh, h_prev - cand, out=dp[..., :n])
+                _times_sigmoid_prime_(dp[..., :n], gate)
+                _times_phi_prime(activation, dh - direct, cand, dp[..., n:])
+            elif arch == "gru":
+                (r, z, q), cand = kept.split(n, dim=-1), kept_extra
+                direct = dh * z
+                da_c = d_cand_in[:, t]
+                _times_phi_prime(activation, dh - direct, cand, da_c)
+                torch.mul(da_c, q, out=dp[..., :n])
+                torch.mul(dh, h_prev - cand, out=dp[..., n : 2 * n])
+                _times_sigmoid_prime_(dp[..., : 2 * n], kept[..., : 2 * n])
+                torch.mul(da_c, r, out=dp[..., 2 * n :])
+            else:  # lstm
+                (i, f, g, o), phi_c = kept.split(n, dim=-1), kept_extra
+                c_prev = states[:, t - 1, :, n:] if t > 0 else state0[..., n:]
+                dh_o = dh * o
+                torch.mul(dh, phi_c, out=dp[..., 3 * n :])
+                if activation == "tanh":
+                    dc.add_(dh_o).addcmul_(dh_o * phi_c, phi_c, value=-1.0)
+                else:
+                    dc.addcmul_(dh_o, phi_c > 0)
+                torch.mul(dc, g, out=dp[..., :n])
+                torch.mul(dc, c_prev, out=dp[..., n : 2 * n])
+                _times_sigmoid_prime_(dp[..., : 2 * n], kept[..., : 2 * n])
+                _times_phi_prime(activation, dc * i, g, dp[..., 2 * n : 3 * n])
+                _times_sigmoid_prime_(dp[..., 3 * n :], o)
+                dc = dc * f
+            if t > 0:
+                # dh_{t-1} = (its output gradient + direct path) + dP_t @ U^T
+                base = grad_h[:, t - 1] if direct is None else grad_h[:, t - 1] + direct
+                dh = torch.baddbmm(base, dp, w_rec_t)
+                if arch == "lstm":
+                    dc.add_(grad_states[:, t - 1, :, n:])
+            else:
+                dh = torch.bmm(dp, w_rec_t) if direct is None else torch.baddbmm(direct, dp, w_rec_t)
+
+        needs = dict(zip(["x", "w_in", "w_rec", "bias", "bias_rec", "state0"], ctx.needs_input_grad[3:]))
+        rows = n_steps * batch
+        # dA = dP except the GRU candidate block, kept apart to avoid copying dP.
+        d_drive_parts = [d_pre] if arch != "gru" else [d_pre[..., : 2 * n], d_cand_in]
+        d_drive_flat = [part.reshape(n_networks, rows, -1) for part in d_drive_parts]
+        d_x = d_w_in = d_bias = d_w_rec = d_bias_rec = d_state0 = None
+        if needs["x"]:
+            w_in_parts = [w_in] if arch != "gru" else [w_in[..., : 2 * n], w_in[..., 2 * n :]]
+            d_x = sum(torch.bmm(d, w.transpose(1, 2)) for d, w in zip(d_drive_flat, w_in_parts))
+            d_x = d_x.view_as(x)
+        if needs["w_in"]:
+            x_t = x.reshape(n_networks, rows, -1).transpose(1, 2)
+            d_w_in = torch.cat([torch.bmm(x_t, d) for d in d_drive_flat], dim=-1)
+        if needs["bias"]:
+            d_bias = torch.cat([d.sum(dim=1) for d in d_drive_flat], dim=-1)
+        if needs["w_rec"]:
+            # sum_t h_{t-1}^T dP_t: step 0 from state0, steps 1.. from states[:, :-1] in one bmm.
+            d_w_rec = torch.bmm(state0[..., :n].transpose(1, 2), d_pre[:, 0])
+            prev_rows = rows - batch
+            h_prev_all = states[:, :-1, :, :n].reshape(n_networks, prev_rows, n)
+            d_pre_later = d_pre[:, 1:].reshape(n_networks, prev_rows, width)
+            d_w_rec.baddbmm_(h_prev_all.transpose(1, 2), d_pre_later)
+        if needs["bias_rec"]:
+            d_bias_rec = d_pre[..., 2 * n :].sum(dim=(1, 2))
+        if needs["state0"]:
+            d_state0 = dh if arch != "lstm" else torch.cat([dh, dc], dim=-1)
+        return None, None, None, d_x, d_w_in, d_w_rec, d_bias, d_bias_rec, d_state0
