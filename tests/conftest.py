@@ -9,6 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+
+# One torch thread per test process: tiny tensors gain nothing from two, and on a shared machine
+# oversubscribed threads make small ops many times slower.
+torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ["Snakefile", "rules", "scripts", "schemas", "config.yaml", "configs", "envs", "profiles", "report"]

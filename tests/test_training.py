@@ -11,14 +11,6 @@ from rnnuniv.training import TrainingConfig, train_shard
 SEEDS = [11, 12, 13, 14]
 
 
-@pytest.fixture(autouse=True)
-def _two_threads():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _train(arch="vanilla", lrs=(0.02,) * 4, n_steps=250, activation="tanh", **kwargs):
     task = make_task("flipflop", n_steps=30)
     config = TrainingConfig(
