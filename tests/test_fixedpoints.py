@@ -1,0 +1,318 @@
+"""Known-answer tests of the fixed-point finder (rnnuniv.fixedpoints)."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.optimize import brentq
+
+from rnnuniv.fixedpoints import (
+    find_fixed_points,
+    linearized_frequency,
+    n_marginal,
+    rms_spread,
+    sample_initial_states,
+    summarize,
+)
+
+F64 = torch.float64
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _orthogonal(n: int, seed: int) -> torch.Tensor:
+    q, r = torch.linalg.qr(torch.randn(n, n, generator=_gen(seed), dtype=F64))
+    return q * torch.sign(torch.diagonal(r))
+
+
+def _match(found: torch.Tensor, expected: torch.Tensor) -> torch.Tensor:
+    """For each expected point [E, n], the index of the nearest found point [P, n]."""
+    return torch.cdist(expected, found).argmin(1)
+
+
+# ---------------------------------------------------------------------------------------------
+# 1-D map h' = tanh(2 h)
+# ---------------------------------------------------------------------------------------------
+def test_tanh_map_has_three_fixed_points_to_1e_10():
+    h_star = brentq(lambda h: math.tanh(2 * h) - h, 0.5, 1.5, xtol=1e-15, rtol=1e-15)
+    assert abs(h_star - 0.957504) < 1e-6
+    h0 = 1.5 * torch.randn(256, 1, generator=_gen(0), dtype=F64)
+    result = find_fixed_points(lambda h, x: torch.tanh(2 * h), None, h0)
+
+    assert len(result) == 3 and bool(result.is_fixed.all())
+    order = torch.argsort(result.points[:, 0])
+    points = result.points[order, 0]
+    expected = torch.tensor([-h_star, 0.0, h_star], dtype=F64)
+    assert torch.allclose(points, expected, atol=1e-10, rtol=0)
+    assert float(result.q.max()) < 1e-20
+    eig = result.eigenvalues[order, 0]
+    expected_eig = 2 * (1 - expected**2)
+    assert torch.allclose(eig.real, expected_eig, atol=1e-9) and float(eig.imag.abs().max()) == 0
+    assert result.n_unstable[order].tolist() == [0, 1, 0]
+    assert result.jacobians.shape == (3, 1, 1) and result.input_jacobians.shape == (3, 1, 0)
+    summary = summarize(result)
+    assert summary["isolated_fixed_by_n_unstable"] == {0: 2, 1: 1}
+    assert summary["n_manifolds"] == 0 and summary["n_nodes"] == 3
+
+
+# ---------------------------------------------------------------------------------------------
+# Linear map h' = A h + B x + b
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", [1, 2])
+def test_linear_map_single_fixed_point(seed):
+    n, m = 10, 3
+    g = _gen(seed)
+    a = torch.randn(n, n, generator=g, dtype=F64)
+    a = 0.9 * a / torch.linalg.eigvals(a).abs().max()  # stable, non-normal
+    b_in = torch.randn(n, m, generator=g, dtype=F64)
+    bias = torch.randn(n, generator=g, dtype=F64)
+    x = torch.randn(m, generator=g, dtype=F64)
+
+    def step(h, u):
+        return h @ a.T + u @ b_in.T + bias
+
+    h0 = torch.randn(128, n, generator=g, dtype=F64)
+    result = find_fixed_points(step, x, h0)
+
+    expected = torch.linalg.solve(torch.eye(n, dtype=F64) - a, b_in @ x + bias)
+    assert len(result) == 1
+    assert torch.allclose(result.points[0], expected, atol=1e-10)
+    assert float(result.q[0]) < 1e-20 and bool(result.is_fixed[0])
+    assert torch.allclose(result.jacobians[0], a, atol=1e-12)
+    assert torch.allclose(result.input_jacobians[0], b_in, atol=1e-12)
+    assert torch.allclose(result.inputs[0], x)
+    ref = torch.linalg.eigvals(a)
+    ref = ref[torch.argsort(ref.abs(), descending=True)]
+    assert torch.allclose(result.eigenvalues[0].abs(), ref.abs(), atol=1e-10)
+    assert int(result.n_unstable[0]) == 0
+    # right and left eigenvectors of the non-normal Jacobian
+    lam, right, left = result.eigenvalues[0], result.right_eigenvectors[0], result.left_eigenvectors[0]
+    ac = a.to(torch.complex128)
+    assert torch.allclose(ac @ right, right * lam, atol=1e-10)
+    assert torch.allclose(left @ ac, lam[:, None] * left, atol=1e-10)
+    assert torch.allclose(left @ right, torch.eye(n, dtype=torch.complex128), atol=1e-10)
+
+
+# ---------------------------------------------------------------------------------------------
+# 3-bit flip-flop solved by hand: h' = tanh(W h + B x), W = 2 I on the memory dimensions
+# ---------------------------------------------------------------------------------------------
+def _flipflop(n: int, seed: int):
+    """Vanilla RNN in n dims with W = blockdiag(2 I_3, W_e), ||W_e||_2 = 0.5, seen through a random
+    rotation Q: step(h) = Q tanh(W Q^T h + B x). Extra dims contract (|tanh(W_e z)| <= 0.5 |z|), so
+    the fixed points are Q [s, 0] with s in {-h*, 0, h*}^3: 27 points."""
+    g = _gen(seed)
+    w = torch.zeros(n, n, dtype=F64)
+    w[:3, :3] = 2 * torch.eye(3, dtype=F64)
+    if n > 3:
+        w_e = torch.randn(n - 3, n - 3, generator=g, dtype=F64)
+        w[3:, 3:] = 0.5 * w_e / torch.linalg.matrix_norm(w_e, ord=2)
+    b_in = torch.zeros(n, 3, dtype=F64)
+    b_in[:3] = torch.eye(3, dtype=F64)
+    rot = _orthogonal(n, seed + 100) if n > 3 else torch.eye(3, dtype=F64)
+
+    def step(h, x):
+        return torch.tanh(h @ rot @ w.T + x @ b_in.T) @ rot.T
+
+    h_star = brentq(lambda h: math.tanh(2 * h) - h, 0.5, 1.5, xtol=1e-15, rtol=1e-15)
+    corners = torch.tensor(list(itertools.product([-h_star, 0.0, h_star], repeat=3)), dtype=F64)
+    expected = torch.cat([corners, torch.zeros(27, n - 3, dtype=F64)], 1) @ rot.T
+    n_zero = (corners == 0).sum(1)
+    h0_local = torch.cat(
+        [2.4 * torch.rand(1024, 3, generator=g, dtype=F64) - 1.2,
+         0.3 * torch.randn(1024, n - 3, generator=g, dtype=F64)], 1)  # fmt: skip
+    return step, h0_local @ rot.T, expected, n_zero, rot, w, b_in
+
+
+@pytest.mark.parametrize("n", [3, 16])
+def test_flipflop_27_fixed_points_with_stability_classes(n):
+    step, h0, expected, n_zero, rot, w, b_in = _flipflop(n, seed=3)
+    result = find_fixed_points(step, torch.zeros(3, dtype=F64), h0)
+
+    assert len(result) == 27 and bool(result.is_fixed.all())
+    assert float(result.q.max()) < 1e-20
+    idx = _match(result.points, expected)
+    assert len(set(idx.tolist())) == 27
+    assert torch.allclose(result.points[idx], expected, atol=1e-10)
+    assert torch.equal(result.n_unstable[idx], n_zero)  # unstable modes = zero coordinates
+    summary = summarize(result)
+    assert summary["isolated_fixed_by_n_unstable"] == {0: 8, 1: 12, 2: 6, 3: 1}
+    assert summary["n_manifolds"] == 0 and summary["n_nodes"] == 27
+    # input Jacobian dF/dx = Q diag(1 - tanh^2) B at the fixed point (inputs zero)
+    local = expected @ rot  # [27, n] fixed points in the RNN's own coordinates
+    gain = 1 - torch.tanh(local @ w.T) ** 2
+    expected_input_jac = rot @ (gain[:, :, None] * b_in)
+    assert torch.allclose(result.input_jacobians[idx], expected_input_jac, atol=1e-10)
+
+
+# ---------------------------------------------------------------------------------------------
+# Batching over networks
+# ---------------------------------------------------------------------------------------------
+def test_batched_networks_equal_one_at_a_time():
+    n, m, n_networks = 6, 2, 3
+    g = _gen(7)
+    # gain 1.6 vanilla tanh RNNs have several fixed points and some saddles
+    w = 1.6 * torch.randn(n_networks, n, n, generator=g, dtype=F64) / math.sqrt(n)
+    b_in = torch.randn(n_networks, n, m, generator=g, dtype=F64)
+    x = 0.1 * torch.randn(n_networks, m, generator=g, dtype=F64)
+    h0 = torch.randn(n_networks, 200, n, generator=g, dtype=F64)
+
+    def batched_step(h, u):  # [N, K, n], [N, K, m]
+        return torch.tanh(h @ w.transpose(1, 2) + u @ b_in.transpose(1, 2))
+
+    batched = find_fixed_points(batched_step, x, h0)
+    assert isinstance(batched, list) and len(batched) == n_networks
+    total = 0
+    for i in range(n_networks):
+        single = find_fixed_points(
+            lambda h, u, i=i: torch.tanh(h @ w[i].T + u @ b_in[i].T), x[i], h0[i]
+        )
+        one = batched[i]
+        assert len(one) == len(single) >= 1
+        total += len(one)
+        idx = _match(one.points, single.points)
+        assert len(set(idx.tolist())) == len(single)
+        assert torch.allclose(one.points[idx], single.points, atol=1e-9)
+        assert torch.equal(one.n_unstable[idx], single.n_unstable)
+        assert torch.equal(one.is_fixed[idx], single.is_fixed)
+        assert torch.allclose(one.jacobians[idx], single.jacobians, atol=1e-9)
+        assert torch.allclose(one.eigenvalues[idx].abs(), single.eigenvalues.abs(), atol=1e-9)
+        assert torch.allclose(one.inputs, x[i].expand_as(one.inputs))
+        assert summarize(one) == summarize(single)
+    assert total > n_networks  # some network has more than one point: the test has teeth
+
+
+# ---------------------------------------------------------------------------------------------
+# Continua of fixed points are one manifold, not hundreds of fixed points
+# ---------------------------------------------------------------------------------------------
+def test_line_attractor_is_one_manifold_of_dimension_one():
+    n = 8
+    g = _gen(11)
+    basis = torch.eye(n, dtype=F64) + 0.3 * torch.randn(n, n, generator=g, dtype=F64)
+    spectrum = torch.cat([torch.ones(1, dtype=F64), torch.linspace(0.2, 0.8, n - 1, dtype=F64)])
+    a = basis @ torch.diag(spectrum) @ torch.linalg.inv(basis)  # non-normal, eigenvalue 1 on a line
+    direction = basis[:, 0] / basis[:, 0].norm()
+
+    def step(h, x):
+        return h @ a.T
+
+    # probe trajectories: start anywhere along the line (plus an off-line kick), decay onto it
+    start = (4 * torch.rand(256, 1, generator=g, dtype=F64) - 2) * direction
+    start = start + 0.3 * torch.randn(256, n, generator=g, dtype=F64)
+    states = [start]
+    for _ in range(30):
+        states.append(step(states[-1], None))
+    trajectories = torch.stack(states, 1)  # [256, 31, n]
+    h0 = sample_initial_states(trajectories, 512, noise_scale=0.2, generator=g)
+    result = find_fixed_points(
+        step, None, h0, manifold_length_scale=0.25 * rms_spread(trajectories)
+    )
+
+    assert len(result) > 50  # the continuum really yields many distinct points...
+    off_line = result.points - (result.points @ direction)[:, None] * direction
+    assert float(off_line.norm(dim=1).max()) < 1e-8 and float(result.q.max()) < 1e-20
+    summary = summarize(result)  # ...but they are counted as one manifold
+    assert summary["n_manifolds"] == 1
+    assert summary["manifolds"][0]["dimension"] == 1
+    assert summary["manifolds"][0]["pca_dimension"] == 1
+    assert summary["n_isolated_fixed"] == 0 and summary["n_nodes"] == 1
+    assert bool((result.cluster == 0).all())
+    extent = summary["manifolds"][0]["extent"]
+    spread = float((result.points @ direction).max() - (result.points @ direction).min())
+    assert extent == pytest.approx(spread, rel=1e-9)
+
+
+def test_ring_attractor_is_one_manifold_of_dimension_one():
+    """h' = h + 0.5 h (1 - |h|^2) in a plane, contracting elsewhere: a ring of fixed points
+    (eigenvalues 1 tangent, 0 radial) around an unstable origin, in rotated 8-D coordinates."""
+    n = 8
+    rot = _orthogonal(n, 5)
+
+    def step(h, x):
+        z = h @ rot
+        plane, rest = z[:, :2], z[:, 2:]
+        radius2 = plane.pow(2).sum(-1, keepdim=True)
+        z_next = torch.cat([plane + 0.5 * plane * (1 - radius2), 0.5 * rest], 1)
+        return z_next @ rot.T
+
+    g = _gen(12)
+    h0 = (1.0 * torch.randn(512, n, generator=g, dtype=F64)) @ rot.T
+    result = find_fixed_points(step, None, h0, manifold_length_scale=0.25 * rms_spread(h0))
+    summary = summarize(result)
+    assert len(result) > 50
+    assert summary["n_manifolds"] == 1
+    ring = summary["manifolds"][0]
+    assert ring["dimension"] == 1 and ring["pca_dimension"] == 2
+    assert ring["extent"] == pytest.approx(2.0, abs=0.05)  # diameter of the unit ring
+    on_ring = result.cluster == 0
+    radius = (result.points[on_ring] @ rot)[:, :2].norm(dim=1)
+    assert torch.allclose(radius, torch.ones_like(radius), atol=1e-10)
+    # only the unstable origin (two unstable modes) may be an isolated fixed point
+    assert summary["n_isolated_fixed"] <= 1
+    if summary["n_isolated_fixed"]:
+        assert summary["isolated_fixed_by_n_unstable"] == {2: 1}
+        assert float(result.points[~on_ring].norm()) < 1e-10
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------
+def test_sample_initial_states_statistics_and_reproducibility():
+    trajectories = torch.zeros(4, 50, 3)
+    trajectories[..., 0] = 5.0
+    states = sample_initial_states(trajectories, n_inits=20000, noise_scale=0.5, generator=_gen(0))
+    assert states.shape == (20000, 3)
+    assert torch.allclose(states.mean(0), torch.tensor([5.0, 0.0, 0.0]), atol=0.02)
+    assert torch.allclose(states.std(0), torch.full((3,), 0.5), atol=0.02)
+    again = sample_initial_states(trajectories, n_inits=20000, noise_scale=0.5, generator=_gen(0))
+    assert torch.equal(states, again)
+    # without noise every state is one of the trajectory states; batched keeps networks apart
+    per_net = torch.arange(2 * 6 * 2, dtype=F64).reshape(2, 6, 2)
+    drawn = sample_initial_states(per_net, n_inits=30, noise_scale=0.0, generator=_gen(1), batched=True)
+    assert drawn.shape == (2, 30, 2)
+    for i in range(2):
+        assert bool((torch.cdist(drawn[i], per_net[i]).min(1).values == 0).all())
+    assert sample_initial_states(trajectories).shape == (1024, 3)
+
+
+def test_linearized_frequency_and_n_marginal():
+    theta = 2 * math.pi * 0.05
+    eig = torch.tensor(
+        [[0.99 * complex(math.cos(theta), math.sin(theta)),
+          0.99 * complex(math.cos(theta), -math.sin(theta)), 1.2, 0.5]],
+        dtype=torch.complex128,
+    )  # fmt: skip
+    assert float(linearized_frequency(eig)[0]) == pytest.approx(0.05, abs=1e-12)
+    assert float(linearized_frequency(torch.tensor([0.9, 0.5], dtype=torch.complex128))) == 0.0
+    assert int(n_marginal(eig, tol=0.02)[0]) == 2
+    assert int(n_marginal(eig, tol=0.005)[0]) == 0
+
+
+def test_rejects_float32_step_and_bad_shapes():
+    w = torch.eye(2)  # float32 weights cannot take float64 states
+
+    with pytest.raises(TypeError):
+        find_fixed_points(lambda h, x: torch.tanh(h @ w), None, torch.zeros(4, 2))
+    with pytest.raises(ValueError):
+        find_fixed_points(lambda h, x: h, None, torch.zeros(2))
+    with pytest.raises(ValueError):
+        find_fixed_points(lambda h, x: h, torch.zeros(5, 1), torch.zeros(4, 2, dtype=F64))
+
+
+def test_slow_points_are_not_fixed_points():
+    """h' = h + 0.01 (1 + h^2) has no fixed point; its slowest point (h = 0, speed 0.01, q = 5e-5)
+    is a slow point when max_q_slow admits it, and nothing is reported otherwise."""
+
+    def step(h, x):
+        return h + 0.01 * (1 + h**2)
+
+    h0 = torch.linspace(-1, 1, 64, dtype=F64)[:, None]
+    result = find_fixed_points(step, None, h0, max_q_slow=1e-3, tol_unique=0.01)
+    assert len(result) == 1 and not bool(result.is_fixed[0])
+    assert float(result.points[0, 0]) == pytest.approx(0.0, abs=1e-2)
+    assert float(result.q[0]) == pytest.approx(5e-5, rel=1e-3)
+    assert summarize(result)["n_isolated_slow"] == 1 and summarize(result)["n_nodes"] == 0
+    assert len(find_fixed_points(step, None, h0)) == 0  # default max_q_slow = 1e-6
