@@ -8,12 +8,17 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/train.smk"
 include: "rules/states.smk"
 include: "rules/fixed_points.smk"
 include: "rules/topology.smk"
 include: "rules/cca.smk"
+include: "rules/figures.smk"
+include: "rules/summary.smk"
 
 
 localrules:
@@ -34,3 +39,6 @@ rule all:
             task=TASKS,
             metric=config["similarity"]["extra_metrics"],
         ),
+        FIGURE_TARGETS,
+        "results/summary.json",
+        "results/summary.md",

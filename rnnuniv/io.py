@@ -21,9 +21,6 @@ from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
-import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
 
 log = logging.getLogger("rnnuniv")
 
@@ -123,15 +120,22 @@ def load_npz(path: str | Path, required: tuple[str, ...] = ()) -> dict[str, np.n
     return arrays
 
 
-def save_weights(path: str | Path, params: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
+# torch and safetensors are imported where weights are read or written: most jobs (tables,
+# matrices, figures) never touch weights and start seconds faster without them.
+
+
+def save_weights(path: str | Path, params: dict, metadata: dict[str, Any]) -> None:
     """Stacked network weights in safetensors, with JSON metadata (ids, architecture, ...)."""
+    from safetensors.torch import save_file
     tensors = {k: v.detach().contiguous().cpu() for k, v in params.items()}
     with atomic_path(path, suffix=".safetensors") as tmp:
         save_file(tensors, str(tmp), metadata={"rnnuniv": json.dumps(metadata)})
 
 
-def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def load_weights(path: str | Path) -> tuple[dict, dict[str, Any]]:
     """Inverse of :func:`save_weights`: ``(params, metadata)``."""
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load_file
     path = Path(path)
     if not path.exists():
         raise CorruptFileError(path, "file is missing")
