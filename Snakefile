@@ -17,6 +17,7 @@ include: "rules/states.smk"
 include: "rules/fixed_points.smk"
 include: "rules/topology.smk"
 include: "rules/cca.smk"
+include: "rules/dynamics.smk"
 include: "rules/figures.smk"
 include: "rules/summary.smk"
 
@@ -39,6 +40,7 @@ rule all:
             task=TASKS,
             metric=config["similarity"]["extra_metrics"],
         ),
+        expand("results/{task}/dynamics/correlations.json", task=TASKS),
         FIGURE_TARGETS,
         "results/summary.json",
         "results/summary.md",

@@ -12,18 +12,18 @@ rule cca_matrix:
     output:
         distance="results/{task}/cca/distance.npy",
         index="results/{task}/cca/index.csv",
-    params:
-        n_components=config["similarity"]["n_components"],
-    threads: 2
-    resources:
-        mem_mb=8000,
-        runtime=120,
     log:
         "logs/{task}/cca/svcca.log",
     benchmark:
         "benchmarks/results/{task}/cca/svcca.tsv"
     conda:
         "../envs/rnnuniv.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    params:
+        n_components=config["similarity"]["n_components"],
     shell:
         "python3 scripts/cca_matrix.py --states {input.states:q}"
         " --networks {input.networks:q} --metric svcca"
@@ -38,18 +38,18 @@ rule cca_untrained:
     output:
         distance="results/{task}/cca/untrained/distance.npy",
         index="results/{task}/cca/untrained/index.csv",
-    params:
-        n_components=config["similarity"]["n_components"],
-    threads: 2
-    resources:
-        mem_mb=8000,
-        runtime=120,
     log:
         "logs/{task}/cca/untrained.log",
     benchmark:
         "benchmarks/results/{task}/cca/untrained.tsv"
     conda:
         "../envs/rnnuniv.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    params:
+        n_components=config["similarity"]["n_components"],
     shell:
         "python3 scripts/cca_matrix.py --states {input.states:q}"
         " --networks {input.networks:q} --metric svcca --statuses kept untrained"
@@ -64,18 +64,18 @@ rule similarity_metric:
     output:
         distance="results/{task}/cca/{metric}/distance.npy",
         index="results/{task}/cca/{metric}/index.csv",
-    params:
-        options=lambda wildcards: metric_options(wildcards.metric),
-    threads: 2
-    resources:
-        mem_mb=8000,
-        runtime=120,
     log:
         "logs/{task}/cca/{metric}.log",
     benchmark:
         "benchmarks/results/{task}/cca/{metric}.tsv"
     conda:
         "../envs/rnnuniv.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    params:
+        options=lambda wildcards: metric_options(wildcards.metric),
     shell:
         "python3 scripts/cca_matrix.py --states {input.states:q}"
         " --networks {input.networks:q} --metric {wildcards.metric} {params.options}"

@@ -1,0 +1,59 @@
+# Stage dynamics (beyond the paper): connectivity of the recurrent weights against the dynamics
+# the kept networks run (participation ratio, Lyapunov spectrum), per shard and per task.
+#   in:  results/{task}/shards/{shard}/weights.safetensors, .../train.json, results/{task}/states/{shard}.npz
+#   out: results/{task}/dynamics/{shard}.csv, results/{task}/dynamics/summary.csv,
+#        results/{task}/dynamics/correlations.json
+
+
+rule dynamics:
+    input:
+        weights="results/{task}/shards/{shard}/weights.safetensors",
+        records="results/{task}/shards/{shard}/train.json",
+        states="results/{task}/states/{shard}.npz",
+    output:
+        "results/{task}/dynamics/{shard}.csv",
+    log:
+        "logs/{task}/dynamics/{shard}.log",
+    benchmark:
+        "benchmarks/results/{task}/dynamics/{shard}.tsv"
+    conda:
+        "../envs/rnnuniv.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        options=json.dumps(config.get("dynamics", {}), sort_keys=True),
+        device=config.get("device", "auto"),
+    shell:
+        "python3 scripts/dynamics.py shard --weights {input.weights:q}"
+        " --records {input.records:q} --states {input.states:q}"
+        " --options {params.options:q} --device {params.device:q} --threads {threads}"
+        " --output {output:q} > {log:q} 2>&1"
+
+
+rule dynamics_table:
+    input:
+        # every shard of trained networks of the task
+        tables=lambda wildcards: expand(
+            "results/{task}/dynamics/{shard}.csv",
+            task=wildcards.task,
+            shard=trained_shards(wildcards.task),
+        ),
+    output:
+        summary="results/{task}/dynamics/summary.csv",
+        correlations="results/{task}/dynamics/correlations.json",
+    log:
+        "logs/{task}/dynamics/summary.log",
+    benchmark:
+        "benchmarks/results/{task}/dynamics/summary.tsv"
+    conda:
+        "../envs/rnnuniv.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    shell:
+        "python3 scripts/dynamics.py table --task {wildcards.task:q}"
+        " --tables {input.tables:q} --output-summary {output.summary:q}"
+        " --output-correlations {output.correlations:q} > {log:q} 2>&1"

@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""Connectivity versus dynamics of the kept networks (beyond the paper).
+
+Two subcommands:
+
+``shard``: for every kept network of a shard, from its weights and its probe states
+(``rnnuniv.dynamics``): the participation ratio of its probe hidden states; the effective rank,
+numerical rank and candidate-block spectral radius of ``w_rec``; and the top Lyapunov exponents of
+its full state (LSTM: ``[h, c]``) driven by a few probe trials from the zero state (the first
+``warmup_fraction`` of the steps not counted; exponents averaged over the trials, natural log per
+step, ``lyapunov_1`` the largest). Writes ``dynamics/{shard}.csv``, one row per kept network.
+
+``table``: concatenates the shard tables of a task into ``dynamics/summary.csv`` and writes the
+Spearman correlations between connectivity (effective rank of ``w_rec`` and of its candidate
+block) and dynamics (participation ratio, largest Lyapunov exponent), over all networks and per
+architecture, to ``dynamics/correlations.json`` (``rho`` and ``p_value`` are null for fewer than
+3 networks or a constant column).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy.stats import spearmanr
+
+from rnnuniv import io
+from rnnuniv.cells import make_cell
+from rnnuniv.dynamics import (
+    CONNECTIVITY_METRICS,
+    connectivity_metrics,
+    network_lyapunov_spectra,
+    participation_ratio,
+)
+from rnnuniv.probes import analysed_ids, subset
+from rnnuniv.runtime import json_argument, resolve_device, set_threads
+
+LABEL_COLUMNS = ("network_id", "shard", "architecture", "activation", "n_hidden", "l2")
+CONNECTIVITY = ("effective_rank_w_rec", "effective_rank_candidate")
+DYNAMICS = ("participation_ratio", "lyapunov_1")
+DEFAULT_OPTIONS = {"n_exponents": 8, "n_trials": 4, "warmup_fraction": 0.25, "qr_every": 1, "seed": 0}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    shard = commands.add_parser("shard", help="connectivity and dynamics of the kept networks of a shard")
+    shard.add_argument("--weights", required=True, help="weights.safetensors of the shard")
+    shard.add_argument("--records", required=True, help="train.json of the shard (network statuses)")
+    shard.add_argument("--states", required=True, help="states .npz of the shard (hidden, inputs)")
+    shard.add_argument(
+        "--options",
+        type=json_argument,
+        default={},
+        help="JSON: n_exponents, n_trials, warmup_fraction, qr_every, seed (defaults: " f"{DEFAULT_OPTIONS})",
+    )
+    shard.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
+    shard.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    shard.add_argument("--output", required=True, help="output: dynamics/{shard}.csv")
+
+    table = commands.add_parser("table", help="all shard tables of a task and the correlations")
+    table.add_argument("--task", required=True, help="task name (recorded in the JSON)")
+    table.add_argument("--tables", nargs="*", default=[], help="dynamics/{shard}.csv of every shard")
+    table.add_argument("--output-summary", required=True, help="output: dynamics/summary.csv")
+    table.add_argument("--output-correlations", required=True, help="output: dynamics/correlations.json")
+    return parser.parse_args(argv)
+
+
+def trial_indices(n_available: int, n_trials: int) -> np.ndarray:
+    """``n_trials`` probe trials spread evenly over the probe set (which is ordered by condition)."""
+    return np.unique(np.linspace(0, n_available - 1, min(n_trials, n_available)).round().astype(int))
+
+
+def shard_table(args, log) -> pd.DataFrame:
+    options = {**DEFAULT_OPTIONS, **args.options}
+    unknown = sorted(set(options) - set(DEFAULT_OPTIONS))
+    if unknown:
+        raise SystemExit(f"unknown dynamics options {unknown}; valid: {sorted(DEFAULT_OPTIONS)}")
+    records = io.read_json(args.records)
+    ids = analysed_ids(records["networks"], statuses=("kept",))
+    params, meta = io.load_weights(args.weights)
+    states = io.load_npz(args.states, required=("network_ids", "hidden", "inputs"))
+    position = {nid: i for i, nid in enumerate(states["network_ids"].tolist())}
+    missing = [nid for nid in ids if nid not in position]
+    if missing:
+        raise io.CorruptFileError(args.states, f"no probe states for kept networks {missing}")
+    hidden = states["hidden"][[position[nid] for nid in ids]]  # [N, K, T, n]
+    probe_inputs = states["inputs"]  # [K, T, m]
+    if hidden.shape[1:3] != probe_inputs.shape[:2]:
+        raise io.CorruptFileError(
+            args.states, f"hidden {hidden.shape} and inputs {probe_inputs.shape} disagree"
+        )
+
+    by_id = {r["network_id"]: r for r in records["networks"]}
+    table = pd.DataFrame(
+        {
+            "network_id": ids,
+            "shard": records.get("shard", meta.get("shard")),
+            "architecture": meta["architecture"],
+            "activation": meta["activation"],
+            "n_hidden": int(meta["n_hidden"]),
+            "l2": [float(by_id[nid].get("l2", np.nan)) for nid in ids],
+        }
+    )
+    cell = make_cell(meta["architecture"], meta["activation"])
+    n_exponents = min(int(options["n_exponents"]), cell.state_size(int(meta["n_hidden"])))
+    columns = [*LABEL_COLUMNS, "participation_ratio", *CONNECTIVITY_METRICS]
+    columns += [f"lyapunov_{i + 1}" for i in range(n_exponents)]
+    if not ids:
+        return table.reindex(columns=columns)
+
+    device = resolve_device(args.device)
+    chosen = {k: v.to(device) for k, v in subset(params, meta["network_ids"], ids).items()}
+    table["participation_ratio"] = participation_ratio(hidden, batch_dims=1).numpy()
+    for name, values in connectivity_metrics(chosen["w_rec"], cell.architecture).items():
+        table[name] = values.cpu().numpy()
+
+    trials = trial_indices(probe_inputs.shape[0], int(options["n_trials"]))
+    n_steps = probe_inputs.shape[1]
+    n_warmup = min(int(options["warmup_fraction"] * n_steps), n_steps - 1)
+    exponents = network_lyapunov_spectra(
+        cell,
+        {k: v.to(torch.float64) for k, v in chosen.items()},
+        torch.as_tensor(probe_inputs[trials], device=device, dtype=torch.float64),
+        n_exponents=n_exponents,
+        n_warmup=n_warmup,
+        qr_every=int(options["qr_every"]),
+        seed=int(options["seed"]),
+    )  # [N, trials, k]
+    mean_exponents = exponents.mean(dim=1).cpu().numpy()
+    for i in range(n_exponents):
+        table[f"lyapunov_{i + 1}"] = mean_exponents[:, i]
+    log.info(
+        "%d kept networks: %d exponents over %d trials x %d steps (%d warm-up)",
+        len(ids),
+        n_exponents,
+        len(trials),
+        n_steps,
+        n_warmup,
+    )
+    return table.reindex(columns=columns)
+
+
+def spearman(table: pd.DataFrame, x: str, y: str) -> dict:
+    """Spearman rank correlation of two columns over the rows where both are not NaN (inf is ranked)."""
+    pair = table[[x, y]].astype(float).dropna()
+    result = {"n": len(pair), "rho": None, "p_value": None}
+    if len(pair) >= 3 and pair[x].nunique() > 1 and pair[y].nunique() > 1:
+        rho, p_value = spearmanr(pair[x], pair[y])
+        result.update(rho=float(rho), p_value=float(p_value))
+    return result
+
+
+def correlations(table: pd.DataFrame) -> list[dict]:
+    """One record per (architecture or ``all``, connectivity column, dynamics column)."""
+    groups = [("all", table)] + [(arch, rows) for arch, rows in table.groupby("architecture", sort=True)]
+    return [
+        {"architecture": name, "connectivity": x, "dynamics": y, **spearman(rows, x, y)}
+        for name, rows in groups
+        for x in CONNECTIVITY
+        for y in DYNAMICS
+    ]
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    log = io.setup_logging()
+    if args.command == "shard":
+        set_threads(args.threads)
+        io.write_csv(args.output, shard_table(args, log))
+        return 0
+    required = LABEL_COLUMNS + CONNECTIVITY + DYNAMICS
+    tables = [io.read_csv(path, required_columns=required) for path in args.tables]
+    summary = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=list(required))
+    duplicated = summary["network_id"][summary["network_id"].duplicated()].tolist()
+    if duplicated:
+        raise SystemExit(f"networks appear in more than one shard table: {duplicated}")
+    io.write_csv(args.output_summary, summary)
+    io.write_json(
+        args.output_correlations,
+        {
+            "task": args.task,
+            "method": "spearman",
+            "n_networks": len(summary),
+            "correlations": correlations(summary),
+        },
+    )
+    log.info("task %s: %d networks from %d shard tables", args.task, len(summary), len(tables))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
