@@ -135,12 +135,14 @@ def save_weights(path: str | Path, params: dict, metadata: dict[str, Any]) -> No
 def load_weights(path: str | Path) -> tuple[dict, dict[str, Any]]:
     """Inverse of :func:`save_weights`: ``(params, metadata)``."""
     from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load_file
+    from safetensors.torch import load
     path = Path(path)
     if not path.exists():
         raise CorruptFileError(path, "file is missing")
     try:
-        params = load_file(str(path))
+        # read the whole file, not a memory map: a file truncated or rewritten in place while
+        # its tensors are alive must not change (or crash) them
+        params = load(path.read_bytes())
         with safe_open(str(path), framework="pt") as handle:
             meta = json.loads((handle.metadata() or {}).get("rnnuniv", "{}"))
     except (SafetensorError, OSError, json.JSONDecodeError, ValueError) as err:
