@@ -53,7 +53,7 @@ def _edit_config(workdir: Path, edit) -> None:
     path = workdir / CONFIG
     config = yaml.safe_load(path.read_text())
     edit(config)
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
 def test_fixed_point_tolerance_change_reruns_fixed_points_and_downstream_only(finished_copy):
