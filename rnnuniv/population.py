@@ -41,9 +41,17 @@ def format_float(value: float) -> str:
 
 
 def network_id(
-    architecture: str, activation: str, n_hidden: int, l2: float, seed_index: int, trained: bool = True
+    architecture: str,
+    activation: str,
+    n_hidden: int,
+    l2: float,
+    seed_index: int,
+    trained: bool = True,
+    learning_rate: float | None = None,
 ) -> str:
-    base = f"{architecture}-{activation}-h{n_hidden}-l2_{format_float(l2)}-s{seed_index:02d}"
+    """``gru-tanh-h64-l2_1e-4-s07``; ``-lr_...`` when the study varies the learning rate."""
+    lr = "" if learning_rate is None else f"-lr_{format_float(learning_rate)}"
+    base = f"{architecture}-{activation}-h{n_hidden}-l2_{format_float(l2)}{lr}-s{seed_index:02d}"
     return base if trained else f"{base}-untrained"
 
 
@@ -78,9 +86,8 @@ def build_population(task: str, population: dict[str, Any], study_seed: int) -> 
             population["l2"], population["learning_rates"], range(population["n_seeds"])
         )
         for position, (l2, lr, seed_index) in enumerate(group):
-            name = network_id(arch, act, n_hidden, l2, seed_index)
-            if len(population["learning_rates"]) > 1:
-                name = name.replace("-s", f"-lr_{format_float(lr)}-s", 1)
+            varied_lr = lr if len(population["learning_rates"]) > 1 else None
+            name = network_id(arch, act, n_hidden, l2, seed_index, learning_rate=varied_lr)
             rows.append(
                 {
                     "network_id": name if trained else f"{name}-untrained",

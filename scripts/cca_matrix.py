@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from rnnuniv.io import CorruptFileError, atomic_path, load_npz, read_csv, setup_logging, write_csv
+from rnnuniv.runtime import set_threads
 from rnnuniv.similarity import METRICS, distance_matrix
 
 log = logging.getLogger("rnnuniv")
@@ -135,8 +135,7 @@ def kept_networks(
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     setup_logging(args.log)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     networks = read_csv(args.networks, required_columns=("network_id", "status"))
     networks["network_id"] = networks["network_id"].astype(str)
     states = load_states(args.states, args.include_cell)

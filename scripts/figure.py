@@ -486,6 +486,23 @@ def _mean_sem_lines(ax, curves: dict[str, list[np.ndarray]], x_offset: int = 1) 
         ax.fill_between(x, mean - sem, mean + sem, color=color, alpha=0.25, lw=0)
 
 
+def _mean_sem_figure(curves, options, empty_title: str, xlabel: str, ylabel: str, title: str):
+    """A small one-axis panel of per-architecture mean +/- s.e.m. curves with a reference line at 1."""
+    fig, axes = plots.new_figure(1, 1, {**options, "width": min(float(options["width"]), 4.0)},
+                                 height_per_row=3.0)
+    ax = axes[0, 0]
+    if not curves:
+        plots.empty_panel(ax, title=empty_title)
+        return fig
+    _mean_sem_lines(ax, curves)
+    ax.axhline(1.0, color="black", lw=0.7, ls="--")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(frameon=False)
+    return fig
+
+
 def panel_eigenvalues(args, options):
     networks = read_networks(args.inputs["networks"])
     fixed = load_fixed_points(args.inputs["fixed_points"])
@@ -496,19 +513,11 @@ def panel_eigenvalues(args, options):
         if reference is not None:
             modulus = np.sort(np.abs(points["eigenvalues"][reference]))[::-1]
             curves.setdefault(architecture.get(network_id, "?"), []).append(modulus)
-    fig, axes = plots.new_figure(1, 1, {**options, "width": min(float(options["width"]), 4.0)},
-                                 height_per_row=3.0)
-    ax = axes[0, 0]
-    if not curves:
-        plots.empty_panel(ax, title="eigenvalue spectrum at the fixed point")
-        return fig
-    _mean_sem_lines(ax, curves)
-    ax.axhline(1.0, color="black", lw=0.7, ls="--")
-    ax.set_xlabel("eigenvalue rank")
-    ax.set_ylabel("|$\\lambda$|  (mean $\\pm$ s.e.m.)")
-    ax.set_title("sorted eigenvalues at the fixed point")
-    ax.legend(frameon=False)
-    return fig
+    return _mean_sem_figure(
+        curves, options, empty_title="eigenvalue spectrum at the fixed point",
+        xlabel="eigenvalue rank", ylabel="|$\\lambda$|  (mean $\\pm$ s.e.m.)",
+        title="sorted eigenvalues at the fixed point",
+    )
 
 
 def panel_linear_response(args, options):
@@ -537,19 +546,12 @@ def panel_linear_response(args, options):
         )[:, 0]
         if np.abs(response[-1]) > 1e-12:
             curves.setdefault(architecture.get(network_id, "?"), []).append(response / response[-1])
-    fig, axes = plots.new_figure(1, 1, {**options, "width": min(float(options["width"]), 4.0)},
-                                 height_per_row=3.0)
-    ax = axes[0, 0]
-    if not curves:
-        plots.empty_panel(ax, title="linearised response vs modes kept")
-        return fig
-    _mean_sem_lines(ax, curves)
-    ax.axhline(1.0, color="black", lw=0.7, ls="--")
-    ax.set_xlabel("number of modes kept")
-    ax.set_ylabel(f"output after {n_steps} steps of unit input\n(fraction of all stored modes)")
-    ax.set_title("linearised dynamics, relevant input")
-    ax.legend(frameon=False)
-    return fig
+    return _mean_sem_figure(
+        curves, options, empty_title="linearised response vs modes kept",
+        xlabel="number of modes kept",
+        ylabel=f"output after {n_steps} steps of unit input\n(fraction of all stored modes)",
+        title="linearised dynamics, relevant input",
+    )
 
 
 PAIR_LABELS = {
