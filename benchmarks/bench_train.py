@@ -25,7 +25,8 @@ import time
 
 import torch
 
-from rnnuniv import fused, training
+from rnnuniv import fused, native, training
+from rnnuniv.runtime import keep_freed_memory
 from rnnuniv.cells import N_BLOCKS, make_cell
 from rnnuniv.tasks import make_task
 
@@ -125,7 +126,8 @@ def train_batched(args, task, seeds: list[int], run, n_steps: int) -> None:
     state = training.init_state(cell, task, args.hidden, seeds, config)
     l2 = torch.zeros(len(seeds))
     learning_rate = torch.full((len(seeds),), args.lr)
-    with _trajectories_through(run):
+    # The fused method is training's own loss; the others swap in their trajectory function.
+    with _trajectories_through(run) if run is not fused.run else contextlib.nullcontext():
         for _ in range(n_steps):
             training.train_step(cell, task, state, l2, learning_rate, args.hidden, config)
 
@@ -154,6 +156,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="steps of the autograd method per run (it can be very slow; default --steps)",
     )
     parser.add_argument("--methods", default="baseline,autograd,fused")
+    parser.add_argument(
+        "--return-freed-memory", action="store_true",
+        help="leave glibc's malloc defaults (scripts/train.py keeps freed memory for reuse)",
+    )
     return parser.parse_args(argv)
 
 
@@ -161,6 +167,8 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    # As scripts/train.py does; it applies to every method alike, the baseline included.
+    allocator = "glibc defaults" if args.return_freed_memory else f"freed memory kept: {keep_freed_memory()}"
     task = make_task("flipflop", n_steps=args.time_steps)
     seeds = list(range(args.networks))
     peak = matmul_flops_per_second()
@@ -168,7 +176,8 @@ def main(argv=None) -> None:
     print(
         f"{args.arch}-{args.activation} hidden={args.hidden} networks={args.networks} batch={args.batch} "
         f"T={args.time_steps} steps={args.steps} | torch threads={torch.get_num_threads()} "
-        f"| float32 matmul peak {peak / 1e9:.1f} GFLOP/s | model {flops / 1e6:.1f} MFLOP/network-step"
+        f"| float32 matmul peak {peak / 1e9:.1f} GFLOP/s | model {flops / 1e6:.1f} MFLOP/network-step "
+        f"| malloc: {allocator} | native kernels: {native.load() is not None}"
     )
     baseline_seeds = seeds[: args.baseline_networks or args.networks]
     autograd_steps = args.autograd_steps or args.steps

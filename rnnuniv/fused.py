@@ -9,11 +9,20 @@ Layout. Everything inside is time-major per network, ``[N, T, B, .]``: the slice
 want), and ``[N, T, B, .]`` flattens to ``[N, T*B, .]`` without a copy, so each weight gradient is one
 ``bmm`` over all steps after the loop.
 
-Forward, per step (``W = w_in``, ``U = w_rec``, ``h`` the hidden part of the previous state): the
-input drive ``a = x_t @ W + bias`` (a small bmm into a reused buffer that stays in cache; precomputing
-it for all steps at once writes and rereads a ``[N, T, B, G n]`` tensor, which costs more), then
-``p = a + h @ U`` in one ``baddbmm`` and a few elementwise ops that write the new state and the
-activations backward needs into preallocated buffers.
+Forward, per step (``W = w_in``, ``U = w_rec``, ``h`` the hidden part of the previous state): one
+``bmm``, ``p = h @ U``, into a reused buffer that stays in cache, then one pass over the elementwise
+part: the input drive ``a = x_t @ W + bias``, the gates and the new state, written with the
+activations backward needs into preallocated buffers. Precomputing the drive for all steps at once
+writes and rereads a ``[N, T, B, G n]`` tensor, which costs more.
+
+Two implementations of that pass, chosen per call by :func:`run`'s ``backend``:
+
+- ``native``: one compiled kernel per step (``rnnuniv/csrc/pointwise.cpp``, built by
+  :mod:`rnnuniv.native`), for float32/float64 on the CPU. At the sizes of this study the elementwise
+  work, not the matmul, dominated: torch's separate kernels each stream their operands through
+  memory, and its float tanh and sigmoid are several times slower than a vectorised rational tanh.
+- ``torch``: the same formulas as a dozen torch kernels per step, for GPUs, other dtypes and machines
+  without a C++ compiler.
 
 Backward, per step in reverse (``dh`` = gradient reaching ``h_t`` from the outputs and from step
 ``t+1``; ``s'(u) = u (1 - u)`` for a sigmoid output ``u``; ``phi'`` from ``phi``'s output: ``1 - y^2``
@@ -31,6 +40,9 @@ multiplies ``h @ U``), ``da`` that of the input drive; they are equal except in 
   ``dp_g = dc_tot i phi'(g)``, ``dp_o = dh phi(c') s'(o)``; ``dh_prev = dp @ U^T``,
   ``dc_prev = dc_tot f``.
 
+Each backward step is one elementwise pass (``dp``, and the carry ``grad_h[t-1] + direct`` written
+straight into the buffer of ``dh_prev``) and one in-place ``baddbmm`` adding ``dp @ U^T`` to it.
+
 After the loop, stacking the steps (``X`` inputs, ``H_prev`` the hidden states ``h_{t-1}``, ``dP``
 and ``dA`` the per-step ``dp`` and ``da``, all ``[N, T*B, .]``): ``dU = H_prev^T dP``,
 ``dW = X^T dA``, ``d bias = sum dA``, ``d b_hc = sum dP_c``, ``dx = dA W^T``; one ``bmm`` or sum each.
@@ -41,22 +53,43 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
+from . import native
 from .cells import Cell, Params
+
+BACKENDS = ("auto", "native", "torch")
 
 
 def run(
-    cell: Cell, params: Params, inputs: torch.Tensor, state0: torch.Tensor | None = None
+    cell: Cell,
+    params: Params,
+    inputs: torch.Tensor,
+    state0: torch.Tensor | None = None,
+    backend: str = "auto",
 ) -> torch.Tensor:
     """All states of a trajectory, as :meth:`Cell.run` but with a fused backward through time.
 
     inputs: ``[N, B, T, m]`` (or ``[B, T, m]`` shared by all N networks); params stacked on a leading
     network axis N (unstacked params are accepted too: then inputs are ``[B, T, m]``, no N axis).
     state0: ``[(N,) B, S]``, zeros by default. Returns states ``[(N,) B, T, S]``; gradients flow to
-    ``w_in``, ``w_rec``, ``bias``, ``bias_rec``, the inputs and ``state0``.
+    ``w_in``, ``w_rec``, ``bias``, ``bias_rec``, the inputs and ``state0``. ``backend``: ``native``
+    (compiled kernels; an error where they cannot run), ``torch``, or ``auto`` (native when possible).
     """
+    _check_backend(backend)
     stacked = params["w_rec"].dim() == 3
-    if not stacked:
-        params = {k: v.unsqueeze(0) for k, v in params.items()}
+    states = run_time_major(cell, params if stacked else _stack(params), inputs, state0, backend)
+    states = states.transpose(1, 2)  # [N, B, T, S]
+    return states if stacked else states.squeeze(0)
+
+
+def run_time_major(
+    cell: Cell,
+    params: Params,
+    inputs: torch.Tensor,
+    state0: torch.Tensor | None = None,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """:func:`run` for stacked params, returning the states time-major, ``[N, T, B, S]``, uncopied."""
+    _check_backend(backend)
     w_rec = params["w_rec"]
     n_networks, n_hidden = w_rec.shape[0], w_rec.shape[1]
     batch = inputs.shape[-3]
@@ -71,9 +104,30 @@ def run(
     bias_rec = params["bias_rec"] if cell.architecture == "gru" else None
     tensors = (x, params["w_in"], w_rec, params["bias"], bias_rec, state0)
     keep = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
-    states = _Recurrence.apply(cell.architecture, cell.activation, keep, *tensors)  # [N, T, B, S]
-    states = states.transpose(1, 2)  # [N, B, T, S]
-    return states if stacked else states.squeeze(0)
+    kernels = _kernels(backend, x)
+    return _Recurrence.apply(cell.architecture, cell.activation, keep, kernels, *tensors)
+
+
+def _stack(params: Params) -> Params:
+    return {k: v.unsqueeze(0) for k, v in params.items()}
+
+
+def _check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+
+
+def _kernels(backend: str, like: torch.Tensor):
+    """The compiled kernels module for ``backend``, or ``None`` for the pure-torch path."""
+    if backend == "torch":
+        return None
+    module = native.load() if native.supports(like) else None
+    if module is None and backend == "native":
+        raise RuntimeError(
+            f"native kernels requested but unavailable for {like.dtype} on {like.device} "
+            "(see the log of rnnuniv.native)"
+        )
+    return module
 
 
 def _phi_(activation: str, u: torch.Tensor) -> torch.Tensor:
@@ -99,135 +153,147 @@ def _times_sigmoid_prime_(grad: torch.Tensor, s: torch.Tensor) -> None:
     torch.addcmul(gs, gs, s, value=-1.0, out=grad)
 
 
+def _torch_forward_step(arch, activation, n, x_t, w_in, bias, bias_rec, pre, prev, out, acts, extra):
+    """The forward elementwise pass in torch kernels (``pre = h @ U`` on entry; overwritten)."""
+    drive = torch.baddbmm(bias.unsqueeze(1), x_t, w_in)  # a = x_t @ W + bias
+    h = prev[..., :n]
+    if arch == "vanilla":
+        _phi(activation, pre.add_(drive), out=out)
+    elif arch == "ugrnn":
+        pre.add_(drive)
+        gate, cand = acts[..., :n], acts[..., n:]
+        torch.sigmoid(pre[..., :n], out=gate)
+        _phi(activation, pre[..., n:], out=cand)
+        torch.lerp(cand, h, gate, out=out)  # c + g (h - c)
+    elif arch == "gru":
+        rz, q, cand = acts[..., : 2 * n], acts[..., 2 * n :], extra
+        torch.add(pre[..., : 2 * n], drive[..., : 2 * n], out=rz).sigmoid_()
+        torch.add(pre[..., 2 * n :], bias_rec.unsqueeze(1), out=q)
+        _phi_(activation, torch.addcmul(drive[..., 2 * n :], rz[..., :n], q, out=cand))
+        torch.lerp(cand, h, rz[..., n:], out=out)  # c + z (h - c)
+    else:  # lstm
+        pre.add_(drive)
+        i, f, g, o = acts.split(n, dim=-1)
+        torch.sigmoid(pre[..., : 2 * n], out=acts[..., : 2 * n])
+        _phi(activation, pre[..., 2 * n : 3 * n], out=g)
+        torch.sigmoid(pre[..., 3 * n :], out=o)
+        c_new = out[..., n:]
+        torch.mul(f, prev[..., n:], out=c_new).addcmul_(i, g)
+        _phi(activation, c_new, out=extra)
+        torch.mul(o, extra, out=out[..., :n])
+
+
+def _torch_backward_step(arch, activation, n, dh, dc, grad_prev, state, prev, acts, extra, dp, d_cand, carry):
+    """The backward elementwise pass in torch kernels: writes ``dp`` (and ``d_cand``), updates the
+    LSTM's ``dc`` in place and sets ``carry`` to ``grad_prev[h] + direct`` (module doc)."""
+    h_prev = prev[..., :n]
+    direct = None  # gradient of h_{t-1} not through U
+    if arch == "vanilla":
+        _times_phi_prime(activation, dh, state[..., :n], dp)
+    elif arch == "ugrnn":
+        gate, cand = acts[..., :n], acts[..., n:]
+        direct = dh * gate
+        torch.mul(dh, h_prev - cand, out=dp[..., :n])
+        _times_sigmoid_prime_(dp[..., :n], gate)
+        _times_phi_prime(activation, dh - direct, cand, dp[..., n:])
+    elif arch == "gru":
+        (r, z, q), cand = acts.split(n, dim=-1), extra
+        direct = dh * z
+        _times_phi_prime(activation, dh - direct, cand, d_cand)
+        torch.mul(d_cand, q, out=dp[..., :n])
+        torch.mul(dh, h_prev - cand, out=dp[..., n : 2 * n])
+        _times_sigmoid_prime_(dp[..., : 2 * n], acts[..., : 2 * n])
+        torch.mul(d_cand, r, out=dp[..., 2 * n :])
+    else:  # lstm
+        (i, f, g, o), phi_c = acts.split(n, dim=-1), extra
+        dh_o = dh * o
+        torch.mul(dh, phi_c, out=dp[..., 3 * n :])
+        if activation == "tanh":
+            dc.add_(dh_o).addcmul_(dh_o * phi_c, phi_c, value=-1.0)
+        else:
+            dc.addcmul_(dh_o, phi_c > 0)
+        torch.mul(dc, g, out=dp[..., :n])
+        torch.mul(dc, prev[..., n:], out=dp[..., n : 2 * n])
+        _times_sigmoid_prime_(dp[..., : 2 * n], acts[..., : 2 * n])
+        _times_phi_prime(activation, dc * i, g, dp[..., 2 * n : 3 * n])
+        _times_sigmoid_prime_(dp[..., 3 * n :], o)
+        dc.mul_(f)
+        if grad_prev is not None:
+            dc.add_(grad_prev[..., n:])
+    if grad_prev is None:
+        carry.zero_() if direct is None else carry.copy_(direct)
+    else:
+        carry.copy_(grad_prev[..., :n]) if direct is None else torch.add(grad_prev[..., :n], direct, out=carry)
+
+
 class _Recurrence(torch.autograd.Function):
     """``states = F(x, w_in, w_rec, bias, bias_rec, state0)`` for a whole sequence (module doc).
 
     x ``[N, T, B, m]`` (time-major; may be expanded over N), w_in ``[N, m, G n]``, w_rec
-    ``[N, n, G n]``, bias ``[N, G n]``, bias_rec ``[N, n]`` (GRU) or None, state0 ``[N, B, S]``.
-    Returns states ``[N, T, B, S]``. With ``keep`` False (no gradient wanted) the activations of one
-    step only are held in memory.
+    ``[N, n, G n]``, bias ``[N, G n]``, bias_rec ``[N, n]`` (GRU) or None, state0 ``[N, B, S]``;
+    ``kernels`` the compiled module or None (torch path). Returns states ``[N, T, B, S]``. With
+    ``keep`` False (no gradient wanted) the activations of one step only are held in memory.
     """
 
     @staticmethod
-    def forward(ctx, arch, activation, keep, x, w_in, w_rec, bias, bias_rec, state0):
+    def forward(ctx, arch, activation, keep, kernels, x, w_in, w_rec, bias, bias_rec, state0):
         n_networks, n_steps, batch, _ = x.shape
         n, width = w_rec.shape[1], w_rec.shape[2]  # width = G n
         new = x.new_empty
         states = new(n_networks, n_steps, batch, state0.shape[-1])
-        drive = new(n_networks, batch, width)  # a = x_t @ W + bias, reused every step
-        drive_bias = bias.unsqueeze(1)
         # Per-step activations kept for backward: ``acts`` (UGRNN [g, c]; GRU [r, z, q]; LSTM
         # [i, f, g, o]) and ``extra`` (GRU c, LSTM phi(c')).
         n_acts = {"vanilla": 0, "ugrnn": 2 * n, "gru": 3 * n, "lstm": 4 * n}[arch]
         n_kept_steps = n_steps if keep else 1
         acts = new(n_networks, n_kept_steps, batch, n_acts)
         extra = new(n_networks, n_kept_steps, batch, n if arch in ("gru", "lstm") else 0)
-        # baddbmm writes into a contiguous scratch: with a strided ``out`` it falls back to one
-        # matmul per network plus a copy, which made it 2-3 times slower.
+        # bmm writes into a contiguous scratch: with a strided ``out`` it falls back to one matmul
+        # per network plus a copy, which made it 2-3 times slower.
         pre = new(n_networks, batch, width)
-        if arch == "gru":  # h @ U + [0, 0, b_hc]: the recurrent bias sits inside the reset gate
-            rec_bias = torch.cat([bias_rec.new_zeros(n_networks, 2 * n), bias_rec], dim=1)
-            rec_bias = rec_bias.unsqueeze(1)
-        h, c_prev = state0[..., :n], state0[..., n:]
+        if kernels is not None:
+            w_in, bias = w_in.contiguous(), bias.contiguous()
+            step = _native_forward(kernels, arch, activation == "tanh", n)
+        else:
+            step = lambda *tensors: _torch_forward_step(arch, activation, n, *tensors)  # noqa: E731
+        prev = state0
         for t in range(n_steps):
             k = t if keep else 0
-            out = states[:, t]
-            torch.baddbmm(drive_bias, x[:, t], w_in, out=drive)
-            if arch == "gru":
-                torch.baddbmm(rec_bias, h, w_rec, out=pre)  # [h U_r, h U_z, q]
-            else:
-                torch.baddbmm(drive, h, w_rec, out=pre)
-            if arch == "vanilla":
-                _phi(activation, pre, out=out)
-            elif arch == "ugrnn":
-                gate, cand = acts[:, k, :, :n], acts[:, k, :, n:]
-                torch.sigmoid(pre[..., :n], out=gate)
-                _phi(activation, pre[..., n:], out=cand)
-                torch.lerp(cand, h, gate, out=out)  # c + g (h - c)
-            elif arch == "gru":
-                rz, q, cand = acts[:, k, :, : 2 * n], acts[:, k, :, 2 * n :], extra[:, k]
-                torch.add(pre[..., : 2 * n], drive[..., : 2 * n], out=rz).sigmoid_()
-                q.copy_(pre[..., 2 * n :])
-                _phi_(activation, torch.addcmul(drive[..., 2 * n :], rz[..., :n], q, out=cand))
-                torch.lerp(cand, h, rz[..., n:], out=out)  # c + z (h - c)
-            else:  # lstm
-                i, f, g, o = acts[:, k].split(n, dim=-1)
-                torch.sigmoid(pre[..., : 2 * n], out=acts[:, k, :, : 2 * n])
-                _phi(activation, pre[..., 2 * n : 3 * n], out=g)
-                torch.sigmoid(pre[..., 3 * n :], out=o)
-                c_new = out[..., n:]
-                torch.mul(f, c_prev, out=c_new).addcmul_(i, g)
-                phi_c = extra[:, k]
-                _phi(activation, c_new, out=phi_c)
-                torch.mul(o, phi_c, out=out[..., :n])
-                c_prev = c_new
-            h = out[..., :n]
+            torch.bmm(prev[..., :n], w_rec, out=pre)
+            step(x[:, t], w_in, bias, bias_rec, pre, prev, states[:, t], acts[:, k], extra[:, k])
+            prev = states[:, t]
         if keep:
-            ctx.arch, ctx.activation = arch, activation
+            ctx.arch, ctx.activation, ctx.kernels = arch, activation, kernels
             ctx.save_for_backward(x, w_in, w_rec, state0, states, acts, extra)
         return states
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_states):
-        arch, activation = ctx.arch, ctx.activation
+        arch, activation, kernels = ctx.arch, ctx.activation, ctx.kernels
         x, w_in, w_rec, state0, states, acts, extra = ctx.saved_tensors
         n_networks, n_steps, batch, _ = states.shape
         n, width = w_rec.shape[1], w_rec.shape[2]
         w_rec_t = w_rec.transpose(1, 2)
         d_pre = states.new_empty(n_networks, n_steps, batch, width)  # dP
         d_cand_in = states.new_empty(n_networks, n_steps, batch, n) if arch == "gru" else None
-        grad_h = grad_states[..., :n]
+        if kernels is not None:
+            grad_states = grad_states.contiguous()
+            step = _native_backward(kernels, arch, activation == "tanh", n)
+        else:
+            step = lambda *tensors: _torch_backward_step(arch, activation, n, *tensors)  # noqa: E731
 
-        dh = grad_h[:, -1].clone()  # gradient reaching h_t, grows by carries from step t+1
+        dh = grad_states[:, -1, :, :n].clone()  # gradient reaching h_t, grows by carries from t+1
         dc = grad_states[:, -1, :, n:].clone() if arch == "lstm" else None
+        carry = torch.empty_like(dh)
         for t in range(n_steps - 1, -1, -1):
-            h_prev = states[:, t - 1, :, :n] if t > 0 else state0[..., :n]
-            dp = d_pre[:, t]
-            kept, kept_extra = acts[:, t], extra[:, t]
-            direct = None  # gradient of h_{t-1} not through U
-            if arch == "vanilla":
-                _times_phi_prime(activation, dh, states[:, t, :, :n], dp)
-            elif arch == "ugrnn":
-                gate, cand = kept[..., :n], kept[..., n:]
-                direct = dh * gate
-                torch.mul(dh, h_prev - cand, out=dp[..., :n])
-                _times_sigmoid_prime_(dp[..., :n], gate)
-                _times_phi_prime(activation, dh - direct, cand, dp[..., n:])
-            elif arch == "gru":
-                (r, z, q), cand = kept.split(n, dim=-1), kept_extra
-                direct = dh * z
-                da_c = d_cand_in[:, t]
-                _times_phi_prime(activation, dh - direct, cand, da_c)
-                torch.mul(da_c, q, out=dp[..., :n])
-                torch.mul(dh, h_prev - cand, out=dp[..., n : 2 * n])
-                _times_sigmoid_prime_(dp[..., : 2 * n], kept[..., : 2 * n])
-                torch.mul(da_c, r, out=dp[..., 2 * n :])
-            else:  # lstm
-                (i, f, g, o), phi_c = kept.split(n, dim=-1), kept_extra
-                c_prev = states[:, t - 1, :, n:] if t > 0 else state0[..., n:]
-                dh_o = dh * o
-                torch.mul(dh, phi_c, out=dp[..., 3 * n :])
-                if activation == "tanh":
-                    dc.add_(dh_o).addcmul_(dh_o * phi_c, phi_c, value=-1.0)
-                else:
-                    dc.addcmul_(dh_o, phi_c > 0)
-                torch.mul(dc, g, out=dp[..., :n])
-                torch.mul(dc, c_prev, out=dp[..., n : 2 * n])
-                _times_sigmoid_prime_(dp[..., : 2 * n], kept[..., : 2 * n])
-                _times_phi_prime(activation, dc * i, g, dp[..., 2 * n : 3 * n])
-                _times_sigmoid_prime_(dp[..., 3 * n :], o)
-                dc = dc * f
-            if t > 0:
-                # dh_{t-1} = (its output gradient + direct path) + dP_t @ U^T
-                base = grad_h[:, t - 1] if direct is None else grad_h[:, t - 1] + direct
-                dh = torch.baddbmm(base, dp, w_rec_t)
-                if arch == "lstm":
-                    dc.add_(grad_states[:, t - 1, :, n:])
-            else:
-                dh = torch.bmm(dp, w_rec_t) if direct is None else torch.baddbmm(direct, dp, w_rec_t)
+            prev = states[:, t - 1] if t > 0 else state0
+            grad_prev = grad_states[:, t - 1] if t > 0 else None
+            d_cand = d_cand_in[:, t] if d_cand_in is not None else None
+            step(dh, dc, grad_prev, states[:, t], prev, acts[:, t], extra[:, t], d_pre[:, t], d_cand, carry)
+            carry.baddbmm_(d_pre[:, t], w_rec_t)  # dh_{t-1} = grad_h[t-1] + direct + dP_t U^T
+            dh, carry = carry, dh
 
-        needs = dict(zip(["x", "w_in", "w_rec", "bias", "bias_rec", "state0"], ctx.needs_input_grad[3:]))
+        needs = dict(zip(["x", "w_in", "w_rec", "bias", "bias_rec", "state0"], ctx.needs_input_grad[4:]))
         rows = n_steps * batch
         # dA = dP except the GRU candidate block, kept apart to avoid copying dP.
         d_drive_parts = [d_pre] if arch != "gru" else [d_pre[..., : 2 * n], d_cand_in]
@@ -253,4 +319,22 @@ class _Recurrence(torch.autograd.Function):
             d_bias_rec = d_pre[..., 2 * n :].sum(dim=(1, 2))
         if needs["state0"]:
             d_state0 = dh if arch != "lstm" else torch.cat([dh, dc], dim=-1)
-        return None, None, None, d_x, d_w_in, d_w_rec, d_bias, d_bias_rec, d_state0
+        return None, None, None, None, d_x, d_w_in, d_w_rec, d_bias, d_bias_rec, d_state0
+
+
+def _native_forward(kernels, arch: str, tanh: bool, n: int):
+    code = native.ARCH_CODES[arch]
+
+    def step(x_t, w_in, bias, bias_rec, pre, prev, out, acts, extra):
+        kernels.forward_step(code, tanh, n, x_t, w_in, bias, bias_rec, pre, prev, out, acts, extra)
+
+    return step
+
+
+def _native_backward(kernels, arch: str, tanh: bool, n: int):
+    code = native.ARCH_CODES[arch]
+
+    def step(dh, dc, grad_prev, state, prev, acts, extra, dp, d_cand, carry):
+        kernels.backward_step(code, tanh, n, dh, dc, grad_prev, state, prev, acts, extra, dp, d_cand, carry)
+
+    return step

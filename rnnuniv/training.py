@@ -81,10 +81,14 @@ class ShardState:
 def per_network_loss(
     cell: Cell, params: Params, inputs: torch.Tensor, targets: torch.Tensor, n_hidden: int
 ) -> torch.Tensor:
-    """MSE of each network on its own batch: inputs ``[N, B, T, m]``, targets ``[N, B, T, p]``."""
-    states = fused.run(cell, params, inputs)
+    """MSE of each network on its own batch: inputs ``[N, B, T, m]``, targets ``[N, B, T, p]``.
+
+    The states stay time-major (``[N, T, B, S]``, as the recurrence writes them): the readout and
+    the error need no copy of the trajectories, and the mean does not depend on the order.
+    """
+    states = fused.run_time_major(cell, params, inputs)
     outputs = cell.readout(params, cell.hidden(states, n_hidden))
-    return (outputs - targets).pow(2).flatten(1).mean(dim=1)
+    return (outputs - targets.transpose(1, 2)).pow(2).flatten(1).mean(dim=1)
 
 
 def _weight_norms(params: Params) -> torch.Tensor:

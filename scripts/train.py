@@ -15,7 +15,7 @@ import sys
 
 from rnnuniv import io
 from rnnuniv.cells import make_cell
-from rnnuniv.runtime import json_argument, resolve_device, set_threads
+from rnnuniv.runtime import json_argument, keep_freed_memory, resolve_device, set_threads
 from rnnuniv.tasks import make_task, task_to_dict
 from rnnuniv.training import TrainingConfig, config_record, train_shard
 
@@ -41,6 +41,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     log = io.setup_logging()
     set_threads(args.threads)
+    keep_freed_memory()
     population = io.read_csv(args.population, required_columns=("network_id", "shard", "seed"))
     networks = population[population["shard"] == args.shard]
     if networks.empty:

@@ -1,0 +1,68 @@
+"""The compiled per-step kernels of :mod:`rnnuniv.fused` (``rnnuniv/csrc/pointwise.cpp``).
+
+They are built on first use with ``torch.utils.cpp_extension`` (needs a C++ compiler and ninja; about
+a minute, once per machine: the build is cached under ``TORCH_EXTENSIONS_DIR``, by default
+``~/.cache/torch_extensions``, and concurrent jobs wait on torch's build lock). The build's name
+carries the CPU's vector ISA, so nodes of a heterogeneous cluster that share a home directory never
+load a build made for another instruction set.
+
+When the build is impossible (no compiler, a read-only cache) :func:`load` logs why, once, and returns
+``None``; :mod:`rnnuniv.fused` then runs its pure-torch path, which computes the same quantities.
+``RNNUNIV_NATIVE=0`` turns the kernels off; ``RNNUNIV_NATIVE=1`` makes a failed build an error.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from pathlib import Path
+from types import ModuleType
+
+import torch
+
+log = logging.getLogger(__name__)
+
+SOURCE = Path(__file__).parent / "csrc" / "pointwise.cpp"
+ARCH_CODES = {"vanilla": 0, "ugrnn": 1, "gru": 2, "lstm": 3}
+
+
+def _flags() -> tuple[str, list[str]]:
+    """Build name suffix and compiler flags for this CPU.
+
+    ``-fno-trapping-math`` lets gcc vectorise the NaN-preserving clamps of the float tanh (torch itself
+    is built with it); ``-fopenmp`` turns on ``at::parallel_for`` and the ``omp simd`` loops.
+    """
+    isa = torch.backends.cpu.get_cpu_capability().lower()  # "default", "avx2", "avx512", ...
+    flags = ["-O3", "-fopenmp", "-fno-trapping-math", "-fno-math-errno"]
+    if isa in ("avx2", "avx512"):
+        flags += ["-mavx2", "-mfma"]
+    return isa, flags
+
+
+@functools.cache
+def load() -> ModuleType | None:
+    """The compiled kernels, or ``None`` when they are turned off or cannot be built here."""
+    setting = os.environ.get("RNNUNIV_NATIVE", "auto").strip().lower()
+    if setting in ("0", "off", "false", "no"):
+        return None
+    try:
+        from torch.utils import cpp_extension
+
+        isa, flags = _flags()
+        return cpp_extension.load(
+            name=f"rnnuniv_pointwise_{isa}",
+            sources=[str(SOURCE)],
+            extra_cflags=flags,
+            verbose=False,
+        )
+    except Exception as err:  # no compiler, no ninja, a failed build: all mean "use torch"
+        if setting in ("1", "on", "true", "yes"):
+            raise RuntimeError(f"RNNUNIV_NATIVE={setting} but the kernels did not build: {err}") from err
+        log.warning("compiled recurrence kernels unavailable (%s); using the pure-torch path", err)
+        return None
+
+
+def supports(tensor: torch.Tensor) -> bool:
+    """The kernels handle float32 and float64 tensors on the CPU."""
+    return tensor.device.type == "cpu" and tensor.dtype in (torch.float32, torch.float64)
