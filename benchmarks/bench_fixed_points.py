@@ -8,12 +8,17 @@ torch loop) and the same 1024 initial states, compare in one run:
     AdaptiveLearningRate (x0.95 when the loss rose above all of the last 5 values, x1/0.95 after 5
     monotone decreases, at most one change per 5 steps, floor 1e-3), stop when every point has
     q < tol_q = 1e-12 or |dq| < 1e-20 * lr, at most 5000 iterations. Run in float64 like (b).
-(b) find_fixed_points (Adam warm start + batched damped Newton in float64).
+(b) find_fixed_points (Adam warm start + batched damped Newton in float64), on the same weights as
+    an rnnuniv cell, with the cell's analytic Jacobians, as the fixed-points stage runs it.
 
 Prints wall time (median over repeats), the ratio, unique fixed points (q <= 1e-12, FixedPointFinder
-de-duplication at 1e-3 and distance-outlier rule for both) and the largest q. Usage:
+de-duplication at 1e-3 and distance-outlier rule for both) and the largest q.
 
-    python benchmarks/bench_fixed_points.py [--repeats 3] [--baseline-repeats 1] [--train-steps 400]
+Then the time of one whole shard as the workflow's fixed-points stage processes it: a shard of
+``--shard-networks`` networks of each kind trained together by rnnuniv.training, probe trajectories,
+and rnnuniv.fixedpoints.shard_fixed_points at every flip-flop condition. Usage:
+
+    python benchmarks/bench_fixed_points.py [--repeats 3] [--baseline-repeats 1] [--n-inits 1024]
 """
 
 from __future__ import annotations
@@ -26,7 +31,16 @@ import time
 
 import torch
 
-from rnnuniv.fixedpoints import _select_points, find_fixed_points, sample_initial_states, summarize
+from rnnuniv import fused, training
+from rnnuniv.cells import Cell, make_cell
+from rnnuniv.fixedpoints import (
+    _select_points,
+    find_fixed_points,
+    sample_initial_states,
+    shard_fixed_points,
+    summarize,
+)
+from rnnuniv.tasks import make_task
 
 TOL_Q = 1e-12
 
@@ -86,6 +100,42 @@ def step_function(rnn: torch.nn.Module, kind: str):
     return gru if kind == "gru" else lstm
 
 
+def project_cell(rnn: torch.nn.Module, kind: str) -> tuple[Cell, dict[str, torch.Tensor]]:
+    """The trained torch module as an rnnuniv cell with float64 row-vector parameters."""
+    w_ih, w_hh = rnn.weight_ih_l0.detach().double(), rnn.weight_hh_l0.detach().double()
+    b_ih, b_hh = rnn.bias_ih_l0.detach().double(), rnn.bias_hh_l0.detach().double()
+    n = w_hh.shape[1]
+    params = {"w_in": w_ih.T.contiguous(), "w_rec": w_hh.T.contiguous(), "bias": b_ih + b_hh}
+    if kind == "gru":  # torch keeps the candidate's recurrent bias inside the reset gate
+        params["bias"] = b_ih + torch.cat([b_hh[: 2 * n], torch.zeros_like(b_hh[2 * n :])])
+        params["bias_rec"] = b_hh[2 * n :]
+    return make_cell(kind, "tanh"), params
+
+
+def time_shard(kind: str, n_networks: int, n_hidden: int, n_inits: int, train_steps: int) -> None:
+    """Train a shard with rnnuniv.training, then time shard_fixed_points on it (all conditions)."""
+    task = make_task("flipflop")
+    cell = make_cell(kind, "tanh")
+    config = training.TrainingConfig(n_steps=train_steps, checkpoint_every=0)
+    seeds = list(range(n_networks))
+    params, records = training.train_shard(
+        cell, task, n_hidden, seeds, [0.0] * n_networks, [1e-2] * n_networks, config, progress=False
+    )
+    kept = sum(r["status"] == "kept" for r in records)
+    probe = task.probe()
+    with torch.no_grad():
+        trajectories = fused.run(cell, params, probe.inputs)
+    params64 = {k: v.double() for k, v in params.items()}
+    conditions = task.fixed_point_conditions()
+    t0 = time.perf_counter()
+    _, table = shard_fixed_points(cell, params64, trajectories, conditions, n_hidden, n_inits=n_inits)
+    seconds = time.perf_counter() - t0
+    print(f"whole shard ({kind}, {n_networks} networks x {len(conditions)} condition, {n_inits} initial "
+          f"states each; {kept} kept after {train_steps} training steps): {seconds:.2f} s, "
+          f"{seconds / n_networks:.2f} s per network; stable fixed points per network "
+          f"{table['n_stable'].tolist()}")
+
+
 def probe_states(rnn: torch.nn.Module, kind: str, seed: int = 1) -> torch.Tensor:
     inputs, _ = flipflop_batch(128, 100, torch.Generator().manual_seed(seed))
     with torch.no_grad():
@@ -139,6 +189,12 @@ def main() -> None:
     parser.add_argument("--train-steps", type=int, default=400)
     parser.add_argument("--n-hidden", type=int, default=64)
     parser.add_argument("--n-inits", type=int, default=1024)
+    parser.add_argument("--shard-networks", type=int, default=8, help="0 skips the whole-shard timing")
+    parser.add_argument("--shard-train-steps", type=int, default=500)
+    parser.add_argument(
+        "--autodiff-jacobians", action="store_true",
+        help="(b) differentiates the step with torch.func instead of the cell's analytic Jacobians",
+    )
     args = parser.parse_args()
 
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, load {os.getloadavg()}")
@@ -151,10 +207,13 @@ def main() -> None:
         print(f"\n== {kind.upper()} {args.n_hidden} units: trained {args.train_steps} steps "
               f"in {time.perf_counter() - t0:.1f}s, final MSE {loss:.4f}")
         step = step_function(rnn, kind)
+        cell, params = project_cell(rnn, kind)
         trajectories = probe_states(rnn, kind)
         gen = torch.Generator().manual_seed(0)
         h0 = sample_initial_states(trajectories, args.n_inits, 0.5, generator=gen)
         x = torch.zeros(3, dtype=torch.float64)
+        same = torch.allclose(cell.step(params, h0, x.expand(len(h0), -1)), step(h0, x.expand(len(h0), -1)))
+        assert same, "the rnnuniv cell must be the same map as the baseline's step"
 
         times_a = []
         for _ in range(args.baseline_repeats):
@@ -167,7 +226,10 @@ def main() -> None:
         times_b = []
         for _ in range(args.repeats):
             t0 = time.perf_counter()
-            result = find_fixed_points(step, x, h0)
+            result = find_fixed_points(
+                lambda h, u: cell.step(params, h, u), x, h0,
+                jacobian=None if args.autodiff_jacobians else lambda h, u: cell.jacobian(params, h, u),
+            )
             times_b.append(time.perf_counter() - t0)
         fixed_b = result.points[result.is_fixed]
 
@@ -186,6 +248,8 @@ def main() -> None:
               f"{matched}/{len(fixed_a)};  times (b) {[round(t, 2) for t in times_b]}")
         print(f"summary (b): {summarize(result)}")
         print(f"load {os.getloadavg()}")
+        if args.shard_networks:
+            time_shard(kind, args.shard_networks, args.n_hidden, args.n_inits, args.shard_train_steps)
 
 
 if __name__ == "__main__":

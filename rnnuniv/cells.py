@@ -115,6 +115,97 @@ class Cell:
         """One step of the dynamics, ``state' = F(state, x)``."""
         return self.recur(params, state, self.input_drive(params, x))
 
+    def jacobian(
+        self, params: Params, state: torch.Tensor, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Analytic Jacobians of :meth:`step`: ``dF/dstate [..., S, S]`` and ``dF/dx [..., S, m]``.
+
+        ``J[i, j] = dF_i / dstate_j``. With ``p = x W + h U + b`` (row vectors), ``dp/dh = U^T`` and
+        ``dp/dx = W^T``; per block ``a`` write ``U_a^T`` for its ``n`` rows of ``U^T``, ``s' = s (1 - s)``
+        for a sigmoid output ``s``, ``phi'`` at the pre-activation, and ``v . M`` for ``diag(v) M``:
+
+        - vanilla: ``J = phi'(p) . U^T``
+        - UGRNN: ``J = diag(g) + (h - c) g' . U_g^T + (1 - g) phi'(p_c) . U_c^T``
+        - GRU: ``J = diag(z) + (h - c) z' . U_z^T + (1 - z) phi'(p_c) . (q r' . U_r^T + r . U_c^T)``
+          with ``q = h U_c + b_hc`` (the input Jacobian drops ``r .`` from the candidate term)
+        - LSTM, state ``[h, c]``: ``dc'/dh = c f' . U_f^T + g i' . U_i^T + i phi'(p_g) . U_g^T``,
+          ``dc'/dc = diag(f)``, ``dh'/dh = phi(c') o' . U_o^T + o phi'(c') . dc'/dh``,
+          ``dh'/dc = diag(o phi'(c') f)``.
+
+        One batched elementwise scaling of ``U^T`` per block: ``O(K S^2)`` per call, where reverse-
+        mode autodiff needs ``S`` backward passes (``O(K S^2 G n)``). States ``[(N,) K, S]``.
+        """
+        n = params["w_rec"].shape[-2]
+        stacked = params["w_rec"].dim() == 3
+        u_t = params["w_rec"].transpose(-1, -2)  # [(N,) G n, n]
+        w_t = params["w_in"].transpose(-1, -2)  # [(N,) G n, m]
+        if stacked:  # broadcast over the K states of each network
+            u_t, w_t = u_t.unsqueeze(-3), w_t.unsqueeze(-3)
+        x = x.expand(*state.shape[:-1], x.shape[-1]) if x.dim() == 1 else x
+        drive = self.input_drive(params, x)
+        h = state[..., :n]
+        rec = torch.matmul(h, params["w_rec"])
+
+        def block(matrix, a):  # U_a^T or W_a^T
+            return matrix[..., a * n : (a + 1) * n, :]
+
+        def col(v):  # v . M = v[:, None] * M
+            return v.unsqueeze(-1)
+
+        def phi_prime(pre):
+            if self.activation == "tanh":
+                return 1.0 - torch.tanh(pre).pow(2)
+            return (pre > 0).to(pre.dtype)
+
+        eye = torch.eye(n, dtype=state.dtype, device=state.device)
+        arch = self.architecture
+        if arch == "vanilla":
+            d = col(phi_prime(drive + rec))
+            return d * u_t, d * w_t
+        if arch == "ugrnn":
+            pre = drive + rec
+            g = torch.sigmoid(pre[..., :n])
+            c = self.phi(pre[..., n:])
+            d_gate, d_cand = col((h - c) * g * (1 - g)), col((1 - g) * phi_prime(pre[..., n:]))
+            jac = col(g) * eye + d_gate * block(u_t, 0) + d_cand * block(u_t, 1)
+            return jac, d_gate * block(w_t, 0) + d_cand * block(w_t, 1)
+        if arch == "gru":
+            rz = torch.sigmoid(drive[..., : 2 * n] + rec[..., : 2 * n])
+            r, z = rz[..., :n], rz[..., n:]
+            q = rec[..., 2 * n :] + params["bias_rec"].unsqueeze(-2)
+            pre_c = drive[..., 2 * n :] + r * q
+            c = self.phi(pre_c)
+            d_update = col((h - c) * z * (1 - z))
+            d_cand = col((1 - z) * phi_prime(pre_c))
+            d_reset = d_cand * col(q * r * (1 - r))
+            jac = col(z) * eye + d_update * block(u_t, 1) + d_reset * block(u_t, 0)
+            jac = jac + d_cand * col(r) * block(u_t, 2)
+            jac_x = d_update * block(w_t, 1) + d_reset * block(w_t, 0) + d_cand * block(w_t, 2)
+            return jac, jac_x
+        if arch == "lstm":
+            pre = drive + rec
+            i, f = torch.sigmoid(pre[..., :n]), torch.sigmoid(pre[..., n : 2 * n])
+            g, o = self.phi(pre[..., 2 * n : 3 * n]), torch.sigmoid(pre[..., 3 * n :])
+            c_prev = state[..., n:]
+            c = f * c_prev + i * g
+            phi_c = self.phi(c)
+            d_i, d_f = col(g * i * (1 - i)), col(c_prev * f * (1 - f))
+            d_g, d_o = col(i * phi_prime(pre[..., 2 * n : 3 * n])), col(phi_c * o * (1 - o))
+            through_c = col(o * phi_prime(c))
+
+            def dc_and_dh(matrix):  # d c' and d h' through the pre-activations
+                dc = d_i * block(matrix, 0) + d_f * block(matrix, 1) + d_g * block(matrix, 2)
+                return dc, d_o * block(matrix, 3) + through_c * dc
+
+            dc_dh, dh_dh = dc_and_dh(u_t)
+            dc_dx, dh_dx = dc_and_dh(w_t)
+            dh_dc = (through_c * col(f)) * eye
+            dc_dc = col(f) * eye
+            top = torch.cat([dh_dh, dh_dc.expand_as(dh_dh)], dim=-1)
+            bottom = torch.cat([dc_dh, dc_dc.expand_as(dc_dh)], dim=-1)
+            return torch.cat([top, bottom], dim=-2), torch.cat([dh_dx, dc_dx], dim=-2)
+        raise AssertionError(arch)
+
     # -- whole trajectories -----------------------------------------------------------------
     def run(
         self, params: Params, inputs: torch.Tensor, state0: torch.Tensor | None = None

@@ -11,15 +11,18 @@ is zero exactly at fixed points and small at slow points. From many initial stat
    independently: Adam is elementwise and the schedule is fixed, so results do not depend on the
    other points in the batch).
 2. **Damped Newton** refines in float64: with ``A = dF/dh - I`` it solves ``A dh = -(F(h) - h)``
-   (batched ``torch.linalg.solve``), tries the steps ``alpha * dh`` for a few ``alpha`` together
-   with Levenberg-Marquardt (least-squares) steps ``-(A^T A + mu I)^{-1} A^T (F(h) - h)``, which
-   stay short where ``A`` is singular or nearly so (e.g. on a continuum of fixed points), and
-   keeps per point the candidate of lowest ``q`` if it lowers ``q``.
+   (batched LU), tries the steps ``alpha * dh`` for a few ``alpha``, and where they fail or ``A``
+   is ill-conditioned also Levenberg-Marquardt (least-squares) steps
+   ``-(A^T A + mu I)^{-1} A^T (F(h) - h)``, which stay short where ``A`` is singular or nearly so
+   (e.g. on a continuum of fixed points); it keeps per point the candidate of lowest ``q`` if it
+   lowers ``q``. Points that come within ``tol_unique / 2`` of a converged point stop early.
    True fixed points converge quadratically to ``q`` at float64 round-off (``q < 1e-20``).
-   Jacobians are computed batched with ``torch.func.jacrev``: because rows of ``F`` are
-   independent, the Jacobian of ``sum_k F(h_k)`` with respect to ``h`` holds every per-point
-   Jacobian, so one reverse pass vmapped over the ``n`` output directions gives all of them (the
-   same result as ``vmap(jacrev(F))`` point by point, and it also works with a network axis).
+   Jacobians come from an analytic formula when the caller has one (``jacobian=``, e.g.
+   :meth:`rnnuniv.cells.Cell.jacobian`, which :func:`shard_fixed_points` passes), else batched
+   from ``torch.func.jacrev``: because rows of ``F`` are independent, the Jacobian of
+   ``sum_k F(h_k)`` with respect to ``h`` holds every per-point Jacobian, so one reverse pass
+   vmapped over the ``n`` output directions gives all of them (the same result as
+   ``vmap(jacrev(F))`` point by point, and it also works with a network axis).
 3. **Clean-up**: drop points far from the initial states (FixedPointFinder's rule: distance to the
    centroid of the initial states over their mean distance to it ``>= outlier_distance_scale``),
    drop points whose ``q`` stays above ``max_q_slow``, and de-duplicate: points (with their inputs)
@@ -43,6 +46,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable, Sequence
 
 import numpy as np
@@ -63,11 +67,15 @@ __all__ = [
 ]
 
 Step = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Jacobian = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 # Newton line-search fractions and Levenberg-Marquardt damping (relative to ||A||_F^2 / n), tried
 # together at every refinement iteration; the lowest q among them wins.
 _NEWTON_ALPHAS = (1.0, 0.5, 0.25, 0.1)
 _LM_DAMPINGS = (1e-12, 1e-6, 1e-3, 1e-1)
+# A = J - I counts as ill-conditioned (near a continuum of fixed points) when its smallest LU pivot
+# is below this times its largest; Levenberg-Marquardt steps are then tried as well.
+_ILL_CONDITIONED = 1e-4
 
 
 # ----------------------------------------------------------------------------------------------
@@ -228,6 +236,7 @@ def find_fixed_points(
     manifold_variance: float = 0.9,
     unstable_margin: float = 1e-9,
     jacobian_batch: int = 4096,
+    jacobian: Jacobian | None = None,
     dtype: torch.dtype = torch.float64,
 ) -> FixedPoints | list[FixedPoints]:
     """Fixed and slow points of ``h' = step(h, x)`` at a constant input, linearised and clustered.
@@ -275,6 +284,9 @@ def find_fixed_points(
             eigenvalue of exactly 1 is not called unstable because of round-off.
         jacobian_batch [4096]: states per Jacobian evaluation (bounds memory: ``n`` vmapped reverse
             passes over this many states).
+        jacobian [None]: ``jacobian(h, x) -> (dF/dh [..., n, n], dF/dx [..., n, m])``, batched like
+            ``step`` (e.g. ``lambda h, x: cell.jacobian(params, h, x)``, an analytic formula, ``n``
+            times cheaper than autodiff). ``None`` differentiates ``step`` with ``torch.func.jacrev``.
         dtype [float64]: arithmetic precision of the whole search.
 
     Returns a :class:`FixedPoints` for one network, or a list of ``N`` of them.
@@ -289,17 +301,21 @@ def find_fixed_points(
     inputs = _expand_inputs(x, n_networks, n_inits, batched, states0)  # [N, K, m]
 
     if batched:
-        net_step = step
+        net_step, net_jacobian = step, jacobian
     else:
 
         def net_step(h: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
             return step(h[0], u[0]).unsqueeze(0)
 
+        def net_jacobian(h: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return tuple(part.unsqueeze(0) for part in jacobian(h[0], u[0]))
+
     _check_step(net_step, states0[:, :1], inputs[:, :1], dtype)
 
     h = _adam(net_step, states0, inputs, adam_iters, adam_lr, adam_lr_final, adam_eps)
+    jacobians = partial(_jacobians, net_step, batch=jacobian_batch, analytic=net_jacobian if jacobian else None)
     h = _refine(
-        net_step, h, inputs, newton_iters, newton_q_stop, newton_min_decrease, jacobian_batch
+        net_step, jacobians, h, inputs, newton_iters, newton_q_stop, newton_min_decrease, tol_unique / 2
     )
     q = _speed(net_step(h, inputs), h)  # [N, K]
 
@@ -318,7 +334,7 @@ def find_fixed_points(
     gather = padded.unsqueeze(-1)
     points = torch.gather(h, 1, gather.expand(-1, -1, n))
     point_inputs = torch.gather(inputs, 1, gather.expand(-1, -1, inputs.shape[-1]))
-    jac, input_jac = _jacobians(net_step, points, point_inputs, jacobian_batch, with_inputs=True)
+    jac, input_jac = jacobians(points, point_inputs, with_inputs=True)
     eig = _eigen(jac.reshape(-1, n, n))
     eig = {k: v.reshape(n_networks, width, *v.shape[1:]) for k, v in eig.items()}
 
@@ -477,15 +493,28 @@ def _adam(
 
 
 def _jacobians(
-    net_step: Step, h: torch.Tensor, x: torch.Tensor, batch: int, with_inputs: bool = False
+    net_step: Step,
+    h: torch.Tensor,
+    x: torch.Tensor,
+    batch: int,
+    with_inputs: bool = False,
+    analytic: Jacobian | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Per-point Jacobians dF/dh ``[N, K, n, n]`` (and dF/dx ``[N, K, n, m]``), batched.
 
-    Rows of F are independent, so ``d/dh_k sum_j F(h_j)_i = dF(h_k)_i / dh_k``: jacrev of the
-    batch-summed map (one reverse pass vmapped over the ``n`` outputs) gives every point's Jacobian.
+    From ``analytic(h, x)`` when given. Otherwise: rows of F are independent, so
+    ``d/dh_k sum_j F(h_j)_i = dF(h_k)_i / dh_k``: jacrev of the batch-summed map (one reverse pass
+    vmapped over the ``n`` outputs) gives every point's Jacobian.
     """
     n_networks, n_points, n = h.shape
     m = x.shape[-1]
+    if analytic is not None and m > 0:
+        chunk = max(1, batch // max(n_networks, 1))
+        parts = [analytic(h[:, i : i + chunk], x[:, i : i + chunk]) for i in range(0, n_points, chunk)]
+        if not parts:
+            return h.new_zeros(n_networks, 0, n, n), h.new_zeros(n_networks, 0, n, m)
+        jac = torch.cat([p[0] for p in parts], 1)
+        return jac, (torch.cat([p[1] for p in parts], 1) if with_inputs else None)
     argnums = (0, 1) if with_inputs and m > 0 else 0
 
     def summed(states: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
@@ -508,82 +537,118 @@ def _jacobians(
     return jac, torch.cat(jac_x, 1)
 
 
-def _newton_directions(a: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-    """Candidate steps ``[C, ..., n]`` for ``A dh = -r``: damped Newton and Levenberg-Marquardt.
+def _lm_directions(a: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+    """Levenberg-Marquardt steps ``[L, ..., n]``: ``-(A^T A + mu s I)^{-1} A^T r`` per damping ``mu``.
 
-    a: ``[..., n, n]`` = J - I; residual: ``[..., n]`` = F(h) - h. The Levenberg-Marquardt steps
-    ``-(A^T A + mu s I)^{-1} A^T r`` (``s = ||A||_F^2 / n``) shrink components along near-null
-    directions of ``A``. Along an exact continuum of fixed points ``A`` is singular and the LU
-    Newton step picks up an arbitrary, huge component along the continuum (q stays ~0, the point
-    lands anywhere on it): Newton steps more than 10x longer than the least-damped LM step are
-    therefore replaced by that LM step.
+    a: ``[..., n, n]`` = J - I; residual: ``[..., n]`` = F(h) - h; ``s = ||A||_F^2 / n``. They shrink
+    components along near-null directions of ``A``, where the Newton step is long and arbitrary.
     """
     n = a.shape[-1]
-    rhs = -residual.unsqueeze(-1)  # [..., n, 1]
-    newton, info = torch.linalg.solve_ex(a, rhs)
-    newton = newton.squeeze(-1)
     gram = a.transpose(-1, -2) @ a  # [..., n, n]
-    grad = (a.transpose(-1, -2) @ rhs).squeeze(-1)  # -A^T r
+    grad = -(a.transpose(-1, -2) @ residual.unsqueeze(-1))  # -A^T r, [..., n, 1]
     scale = gram.diagonal(dim1=-2, dim2=-1).mean(-1).clamp_min(1e-300)  # ||A||_F^2 / n
-    eye = torch.eye(n, dtype=a.dtype, device=a.device)
-    damping = torch.tensor(_LM_DAMPINGS, dtype=a.dtype, device=a.device)
-    damping = damping.view(-1, *([1] * (a.dim() - 2))) * scale  # [L, ...]
-    lm_matrix = gram.unsqueeze(0) + damping[..., None, None] * eye
-    lm_rhs = grad.unsqueeze(0).expand(len(_LM_DAMPINGS), *grad.shape).unsqueeze(-1)
-    lm = torch.linalg.solve_ex(lm_matrix, lm_rhs)[0].squeeze(-1)  # [L, ..., n]
-    spurious = (info != 0) | ~torch.isfinite(newton).all(-1)
-    spurious |= newton.norm(dim=-1) > 10 * lm[0].norm(dim=-1)
-    newton = torch.where(spurious.unsqueeze(-1), lm[0], newton)
-    alphas = torch.tensor(_NEWTON_ALPHAS, dtype=a.dtype, device=a.device)
-    alphas = alphas.view(-1, *([1] * newton.dim()))
-    candidates = torch.cat([alphas * newton.unsqueeze(0), lm], 0)
-    return torch.nan_to_num(candidates, nan=0.0, posinf=0.0, neginf=0.0)
+    steps = []
+    for damping in _LM_DAMPINGS:  # one system at a time: [..., n, n] temporaries, not [L, ...]
+        system = gram.clone()
+        system.diagonal(dim1=-2, dim2=-1).add_((damping * scale).unsqueeze(-1))
+        steps.append(torch.linalg.solve_ex(system, grad)[0].squeeze(-1))
+    return torch.nan_to_num(torch.stack(steps), nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def _best_candidate(
+    net_step: Step, h: torch.Tensor, x: torch.Tensor, directions: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The lowest-q state among ``h + directions[c]`` (``[C, N, k, n]``): ``(states, q)``."""
+    n_candidates, n_networks, k, n = directions.shape
+    trial = (h.unsqueeze(0) + directions).transpose(0, 1).reshape(n_networks, n_candidates * k, n)
+    trial_x = x.unsqueeze(1).expand(-1, n_candidates, -1, -1).reshape(n_networks, n_candidates * k, -1)
+    trial_q = _speed(net_step(trial, trial_x), trial).view(n_networks, n_candidates, k)
+    best_q, best = torch.nan_to_num(trial_q, nan=math.inf).min(1)  # [N, k]
+    index = best.view(n_networks, 1, k, 1).expand(-1, 1, -1, n)
+    return torch.gather(trial.view(n_networks, n_candidates, k, n), 1, index).squeeze(1), best_q
 
 
 def _refine(
     net_step: Step,
+    jacobians: Callable,
     h: torch.Tensor,
     x: torch.Tensor,
     iters: int,
     q_stop: float,
     min_decrease: float,
-    jac_batch: int,
+    tol_merge: float,
 ) -> torch.Tensor:
-    """Damped Newton on F(h) = h for every point at once; returns refined states ``[N, K, n]``."""
+    """Damped Newton on F(h) = h for every point at once; returns refined states ``[N, K, n]``.
+
+    Each iteration, for the points still refining (``A = J - I``, ``r = F(h) - h``):
+
+    - Newton steps ``alpha dh`` with ``A dh = -r`` (one LU per point) for each ``alpha``;
+    - only where none of them lowers ``q`` below ``min_decrease * q``, or where ``A`` is
+      ill-conditioned (smallest LU pivot below ``_ILL_CONDITIONED`` times the largest), also the
+      Levenberg-Marquardt steps (:func:`_lm_directions`). Along an exact continuum of fixed points
+      ``A`` is singular and the Newton step picks up an arbitrary, huge component along it (q stays
+      ~0, the point lands anywhere on the continuum): there a Newton step more than 10x longer
+      than the least-damped LM step is discarded;
+    - per point, the candidate of lowest ``q`` is kept if it lowers ``q``.
+
+    A point stops refining at ``q < q_stop`` (converged), when ``q`` no longer falls by
+    ``min_decrease`` (a slow point or a local minimum of q), or when it comes within ``tol_merge``
+    (in ``[h, x]``) of a converged point of its network: it would be de-duplicated into it anyway.
+    """
     h = h.clone()
-    n_networks, n_points, n = h.shape
-    m = x.shape[-1]
     with torch.no_grad():
         q = _speed(net_step(h, x), h)
     active = q > q_stop  # [N, K]
-    eye = torch.eye(n, dtype=h.dtype, device=h.device)
+    alphas = torch.tensor(_NEWTON_ALPHAS, dtype=h.dtype, device=h.device).view(-1, 1, 1, 1)
     for _ in range(iters):
         columns = active.any(0).nonzero().squeeze(1)  # states still refining in some network
         if columns.numel() == 0:
             break
-        hs, xs, qs = h[:, columns], x[:, columns], q[:, columns]
-        k = hs.shape[1]
-        jac, _ = _jacobians(net_step, hs, xs, jac_batch)
+        hs, xs, qs, refining = h[:, columns], x[:, columns], q[:, columns], active[:, columns]
+        a, _ = jacobians(hs, xs)
         with torch.no_grad():
+            a.diagonal(dim1=-2, dim2=-1).sub_(1.0)  # A = J - I
             residual = net_step(hs, xs) - hs
-            directions = _newton_directions(jac - eye, residual)  # [C, N, k, n]
-            n_candidates = directions.shape[0]
-            trial = (hs.unsqueeze(0) + directions).permute(1, 0, 2, 3)  # [N, C, k, n]
-            trial = trial.reshape(n_networks, n_candidates * k, n)
-            trial_x = xs.unsqueeze(1).expand(-1, n_candidates, -1, -1).reshape(n_networks, n_candidates * k, m)
-            trial_q = _speed(net_step(trial, trial_x), trial).view(n_networks, n_candidates, k)
-            trial_q = torch.nan_to_num(trial_q, nan=math.inf)
-            best_q, best = trial_q.min(1)  # [N, k]
-            improved = (best_q < qs) & active[:, columns]
-            best_h = torch.gather(
-                trial.view(n_networks, n_candidates, k, n), 1,
-                best.view(n_networks, 1, k, 1).expand(-1, 1, -1, n),
-            ).squeeze(1)  # fmt: skip
+            lu, pivots, info = torch.linalg.lu_factor_ex(a)
+            newton = torch.linalg.lu_solve(lu, pivots, -residual.unsqueeze(-1)).squeeze(-1)
+            pivot = lu.diagonal(dim1=-2, dim2=-1).abs()
+            del lu
+            ill = (info != 0) | ~torch.isfinite(newton).all(-1)
+            ill |= pivot.amin(-1) < _ILL_CONDITIONED * pivot.amax(-1)
+            newton = torch.nan_to_num(newton, nan=0.0, posinf=0.0, neginf=0.0)
+            best_h, best_q = _best_candidate(net_step, hs, xs, alphas * newton)
+
+            hard = refining & (ill | ~(best_q < min_decrease * qs))
+            sub = hard.any(0).nonzero().squeeze(1)
+            if sub.numel():
+                lm = _lm_directions(a[:, sub], residual[:, sub])  # [L, N, k', n]
+                spurious = ill[:, sub] & (newton[:, sub].norm(dim=-1) > 10 * lm[0].norm(dim=-1))
+                lm_h, lm_q = _best_candidate(net_step, hs[:, sub], xs[:, sub], lm)
+                newton_q = torch.where(spurious, math.inf, best_q[:, sub])
+                take = lm_q < newton_q
+                best_q[:, sub] = torch.where(take, lm_q, newton_q)
+                best_h[:, sub] = torch.where(take.unsqueeze(-1), lm_h, best_h[:, sub])
+
+            improved = (best_q < qs) & refining
             h[:, columns] = torch.where(improved.unsqueeze(-1), best_h, hs)
             q[:, columns] = torch.where(improved, best_q, qs)
-            # stop on convergence, or when q no longer falls by a useful factor (a slow point)
             active[:, columns] = improved & (best_q > q_stop) & (best_q < min_decrease * qs)
+            active &= ~_near_converged(h, x, q, active, q_stop, tol_merge)
     return h
+
+
+def _near_converged(
+    h: torch.Tensor, x: torch.Tensor, q: torch.Tensor, active: torch.Tensor, q_stop: float, tol: float
+) -> torch.Tensor:
+    """``[N, K]`` bool: active points within ``tol`` (``[h, x]`` 2-norm) of a converged point."""
+    near = torch.zeros_like(active)
+    for i in range(h.shape[0]):
+        moving = active[i].nonzero().squeeze(1)
+        converged = (q[i] <= q_stop).nonzero().squeeze(1)
+        if moving.numel() and converged.numel():
+            coords = torch.cat([h[i], x[i]], -1)
+            near[i, moving] = (torch.cdist(coords[moving], coords[converged]) < tol).any(1)
+    return near
 
 
 def _select_points(
@@ -746,11 +811,16 @@ def shard_fixed_points(
         def step(h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
             return cell.step(params, h, x)
 
+        def jacobian(h: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return cell.jacobian(params, h, x)
+
         for c, (name, x) in enumerate(conditions):
             generator = torch.Generator(device=device).manual_seed(seed)
             h0 = sample_initial_states(trajectories, n_inits, noise_scale, generator, batched=True)
             x = torch.as_tensor(np.asarray(x), dtype=torch.float64, device=device)
-            results = find_fixed_points(step, x, h0, manifold_length_scale=scales, **finder_options)
+            results = find_fixed_points(
+                step, x, h0, manifold_length_scale=scales, jacobian=jacobian, **finder_options
+            )
             for i, result in enumerate(results):
                 p = len(result)
                 readout = {key: v[i] for key, v in params.items() if key in ("w_out", "b_out")}

@@ -118,3 +118,29 @@ def test_unknown_architecture_is_named():
         make_cell("elman", "tanh")
     with pytest.raises(ValueError, match="'sigmoid'"):
         make_cell("gru", "sigmoid")
+
+
+@pytest.mark.parametrize("architecture", ["vanilla", "ugrnn", "gru", "lstm"])
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_analytic_jacobians_equal_autodiff(architecture, activation):
+    """``Cell.jacobian`` equals reverse-mode autodiff of ``Cell.step``, stacked and unstacked."""
+    cell = make_cell(architecture, activation)
+    params = cell.init_params(3, 5, 2, seeds=[0, 1], dtype=torch.float64)
+    gen = torch.Generator().manual_seed(4)
+    for key in ("bias", "bias_rec"):  # nonzero biases, so bias bugs show
+        if key in params:
+            params[key] = 0.3 * torch.randn(params[key].shape, generator=gen, dtype=torch.float64)
+    state = torch.randn(2, 7, cell.state_size(5), generator=gen, dtype=torch.float64)
+    x = torch.randn(2, 7, 3, generator=gen, dtype=torch.float64)
+
+    def summed(s, u):  # rows are independent: d/ds_k of the sum is row k's Jacobian
+        return cell.step(params, s, u).sum((0, 1))
+
+    expected_h, expected_x = torch.func.jacrev(summed, argnums=(0, 1))(state, x)
+    jac, jac_x = cell.jacobian(params, state, x)
+    torch.testing.assert_close(jac, expected_h.permute(1, 2, 0, 3), rtol=0, atol=1e-12)
+    torch.testing.assert_close(jac_x, expected_x.permute(1, 2, 0, 3), rtol=0, atol=1e-12)
+    assert jac.abs().max() > 0.1
+    one, one_x = cell.jacobian(select(params, 1), state[1], x[1])
+    torch.testing.assert_close(one, jac[1], rtol=0, atol=1e-14)
+    torch.testing.assert_close(one_x, jac_x[1], rtol=0, atol=1e-14)

@@ -127,10 +127,16 @@ def _flipflop(n: int, seed: int):
     return step, h0_local @ rot.T, expected, n_zero, rot, w, b_in
 
 
+@pytest.mark.parametrize("analytic", [False, True], ids=["autodiff-jacobians", "analytic-jacobians"])
 @pytest.mark.parametrize("n", [3, 16])
-def test_flipflop_27_fixed_points_with_stability_classes(n):
+def test_flipflop_27_fixed_points_with_stability_classes(n, analytic):
     step, h0, expected, n_zero, rot, w, b_in = _flipflop(n, seed=3)
-    result = find_fixed_points(step, torch.zeros(3, dtype=F64), h0)
+
+    def jacobian(h, x):  # F(h) = tanh(h Q W^T + x B^T) Q^T: J = Q diag(g) W Q^T, dF/dx = Q diag(g) B
+        gain = 1 - torch.tanh(h @ rot @ w.T + x @ b_in.T) ** 2  # [K, n]
+        return rot @ (gain[:, :, None] * (w @ rot.T)), rot @ (gain[:, :, None] * b_in)
+
+    result = find_fixed_points(step, torch.zeros(3, dtype=F64), h0, jacobian=jacobian if analytic else None)
 
     assert len(result) == 27 and bool(result.is_fixed.all())
     assert float(result.q.max()) < 1e-20
@@ -316,3 +322,35 @@ def test_slow_points_are_not_fixed_points():
     assert float(result.q[0]) == pytest.approx(5e-5, rel=1e-3)
     assert summarize(result)["n_isolated_slow"] == 1 and summarize(result)["n_nodes"] == 0
     assert len(find_fixed_points(step, None, h0)) == 0  # default max_q_slow = 1e-6
+
+
+@pytest.mark.parametrize("architecture", ["gru", "lstm"])
+def test_cell_jacobians_give_the_same_fixed_points_as_autodiff(architecture):
+    """The finder with ``Cell.jacobian`` finds what it finds by differentiating ``Cell.step``."""
+    from rnnuniv.cells import make_cell
+
+    cell = make_cell(architecture, "tanh")
+    params = cell.init_params(2, 6, 1, seeds=[0, 1], dtype=F64)
+    params = {k: 3.0 * v if k == "w_rec" else v for k, v in params.items()}  # several fixed points
+    h0 = torch.randn(2, 300, cell.state_size(6), generator=_gen(2), dtype=F64)
+    x = torch.zeros(2, dtype=F64)
+
+    def step(h, u):
+        return cell.step(params, h, u)
+
+    found = {
+        analytic: find_fixed_points(
+            step, x, h0, jacobian=(lambda h, u: cell.jacobian(params, h, u)) if analytic else None
+        )
+        for analytic in (False, True)
+    }
+    assert sum(len(r) for r in found[True]) > 2  # some network has several points
+    for with_formula, with_autodiff in zip(found[True], found[False]):
+        assert len(with_formula) == len(with_autodiff)
+        idx = _match(with_formula.points, with_autodiff.points)
+        assert torch.allclose(with_formula.points[idx], with_autodiff.points, atol=1e-9)
+        assert torch.equal(with_formula.n_unstable[idx], with_autodiff.n_unstable)
+        torch.testing.assert_close(with_formula.jacobians[idx], with_autodiff.jacobians, rtol=0, atol=1e-9)
+        torch.testing.assert_close(
+            with_formula.input_jacobians[idx], with_autodiff.input_jacobians, rtol=0, atol=1e-9
+        )
