@@ -197,13 +197,14 @@ class Cell:
                 dc = d_i * block(matrix, 0) + d_f * block(matrix, 1) + d_g * block(matrix, 2)
                 return dc, d_o * block(matrix, 3) + through_c * dc
 
+            jac = state.new_zeros(*state.shape, state.shape[-1])  # blocks [[dh/dh, dh/dc], [dc/dh, dc/dc]]
+            jac_x = state.new_empty(*state.shape, x.shape[-1])
             dc_dh, dh_dh = dc_and_dh(u_t)
-            dc_dx, dh_dx = dc_and_dh(w_t)
-            dh_dc = (through_c * col(f)) * eye
-            dc_dc = col(f) * eye
-            top = torch.cat([dh_dh, dh_dc.expand_as(dh_dh)], dim=-1)
-            bottom = torch.cat([dc_dh, dc_dc.expand_as(dc_dh)], dim=-1)
-            return torch.cat([top, bottom], dim=-2), torch.cat([dh_dx, dc_dx], dim=-2)
+            jac[..., :n, :n], jac[..., n:, :n] = dh_dh, dc_dh
+            jac[..., :n, n:].diagonal(dim1=-2, dim2=-1).copy_(through_c.squeeze(-1) * f)
+            jac[..., n:, n:].diagonal(dim1=-2, dim2=-1).copy_(f)
+            jac_x[..., n:, :], jac_x[..., :n, :] = dc_and_dh(w_t)
+            return jac, jac_x
         raise AssertionError(arch)
 
     # -- whole trajectories -----------------------------------------------------------------

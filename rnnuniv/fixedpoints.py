@@ -513,6 +513,8 @@ def _jacobians(
         parts = [analytic(h[:, i : i + chunk], x[:, i : i + chunk]) for i in range(0, n_points, chunk)]
         if not parts:
             return h.new_zeros(n_networks, 0, n, n), h.new_zeros(n_networks, 0, n, m)
+        if len(parts) == 1:  # no copy of a possibly large [N, K, n, n]
+            return parts[0][0], (parts[0][1] if with_inputs else None)
         jac = torch.cat([p[0] for p in parts], 1)
         return jac, (torch.cat([p[1] for p in parts], 1) if with_inputs else None)
     argnums = (0, 1) if with_inputs and m > 0 else 0
