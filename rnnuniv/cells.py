@@ -205,7 +205,7 @@ class Cell:
             jac[..., n:, n:].diagonal(dim1=-2, dim2=-1).copy_(f)
             jac_x[..., n:, :], jac_x[..., :n, :] = dc_and_dh(w_t)
             return jac, jac_x
-        raise AssertionError(arch)
+        raise NotImplementedError(f"no analytic Jacobian for {arch!r}: differentiate step instead")
 
     # -- whole trajectories -----------------------------------------------------------------
     def run(
@@ -270,6 +270,8 @@ class Cell:
 
 N_BLOCKS = {"vanilla": 1, "ugrnn": 2, "gru": 3, "lstm": 4}
 ARCHITECTURES = tuple(N_BLOCKS)
+# Architectures with a closed-form Cell.jacobian (others fall back to autodiff of Cell.step).
+ANALYTIC_JACOBIANS = ("vanilla", "ugrnn", "gru", "lstm")
 
 
 def _init_one(architecture: str, m: int, n: int, p: int, seed: int) -> Params:

@@ -799,6 +799,8 @@ def shard_fixed_points(
     """
     import pandas as pd
 
+    from .cells import ANALYTIC_JACOBIANS
+
     device = trajectories.device
     n_networks = trajectories.shape[0]
     k = min(n_modes, trajectories.shape[-1])
@@ -820,8 +822,9 @@ def shard_fixed_points(
             generator = torch.Generator(device=device).manual_seed(seed)
             h0 = sample_initial_states(trajectories, n_inits, noise_scale, generator, batched=True)
             x = torch.as_tensor(np.asarray(x), dtype=torch.float64, device=device)
+            analytic = jacobian if cell.architecture in ANALYTIC_JACOBIANS else None
             results = find_fixed_points(
-                step, x, h0, manifold_length_scale=scales, jacobian=jacobian, **finder_options
+                step, x, h0, manifold_length_scale=scales, jacobian=analytic, **finder_options
             )
             for i, result in enumerate(results):
                 p = len(result)

@@ -104,7 +104,7 @@ def run_time_major(
     bias_rec = params["bias_rec"] if cell.architecture == "gru" else None
     tensors = (x, params["w_in"], w_rec, params["bias"], bias_rec, state0)
     keep = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
-    kernels = _kernels(backend, x)
+    kernels = _kernels(backend, x, cell.architecture)
     return _Recurrence.apply(cell.architecture, cell.activation, keep, kernels, *tensors)
 
 
@@ -117,15 +117,16 @@ def _check_backend(backend: str) -> None:
         raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
 
 
-def _kernels(backend: str, like: torch.Tensor):
+def _kernels(backend: str, like: torch.Tensor, architecture: str):
     """The compiled kernels module for ``backend``, or ``None`` for the pure-torch path."""
     if backend == "torch":
         return None
-    module = native.load() if native.supports(like) else None
+    usable = native.supports(like) and architecture in native.ARCH_CODES
+    module = native.load() if usable else None
     if module is None and backend == "native":
         raise RuntimeError(
-            f"native kernels requested but unavailable for {like.dtype} on {like.device} "
-            "(see the log of rnnuniv.native)"
+            f"native kernels requested but unavailable for {architecture} in {like.dtype} on "
+            f"{like.device} (see the log of rnnuniv.native)"
         )
     return module
 
