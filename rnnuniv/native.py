@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -50,6 +51,7 @@ def load() -> ModuleType | None:
         from torch.utils import cpp_extension
 
         isa, flags = _flags()
+        _clear_stale_lock(cpp_extension, f"rnnuniv_pointwise_{isa}")
         return cpp_extension.load(
             name=f"rnnuniv_pointwise_{isa}",
             sources=[str(SOURCE)],
@@ -61,6 +63,23 @@ def load() -> ModuleType | None:
             raise RuntimeError(f"RNNUNIV_NATIVE={setting} but the kernels did not build: {err}") from err
         log.warning("compiled recurrence kernels unavailable (%s); using the pure-torch path", err)
         return None
+
+
+# A build takes about a minute; a lock this old was left by a build that was killed (Ctrl-C, a
+# cancelled cluster job), and torch would wait on it for ever.
+STALE_LOCK_SECONDS = 900
+
+
+def _clear_stale_lock(cpp_extension, name: str) -> None:
+    """Remove the build lock of ``name`` if it is older than :data:`STALE_LOCK_SECONDS`."""
+    lock = Path(cpp_extension._get_build_directory(name, verbose=False)) / "lock"
+    try:
+        age = time.time() - lock.stat().st_mtime
+    except FileNotFoundError:
+        return
+    if age > STALE_LOCK_SECONDS:
+        log.warning("removing %s, left %.0f s ago by an interrupted build", lock, age)
+        lock.unlink(missing_ok=True)
 
 
 def supports(tensor: torch.Tensor) -> bool:

@@ -174,3 +174,22 @@ def test_native_kernels_can_be_turned_off(monkeypatch):
     assert native.load.__wrapped__() is None
     with pytest.raises(ValueError, match="backend"):
         fused.run(make_cell("gru", "tanh"), {}, torch.zeros(1, 1, 1), backend="fast")
+
+
+def test_stale_build_lock_is_removed_fresh_one_kept(tmp_path):
+    """A lock left by a killed build would make torch wait for ever; a live build's lock stays."""
+    import os
+    import types
+
+    fake = types.SimpleNamespace(_get_build_directory=lambda name, verbose: str(tmp_path / name))
+    (tmp_path / "old").mkdir()
+    (tmp_path / "new").mkdir()
+    stale, live = tmp_path / "old" / "lock", tmp_path / "new" / "lock"
+    stale.touch()
+    live.touch()
+    an_hour_ago = stale.stat().st_mtime - 3600
+    os.utime(stale, (an_hour_ago, an_hour_ago))
+    native._clear_stale_lock(fake, "old")
+    native._clear_stale_lock(fake, "new")
+    native._clear_stale_lock(fake, "absent")
+    assert not stale.exists() and live.exists()
