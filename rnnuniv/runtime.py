@@ -6,13 +6,16 @@ import ctypes
 import ctypes.util
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 def resolve_device(device: str = "auto") -> torch.device:
     """``auto`` picks CUDA when a GPU is present, else the CPU; otherwise the named device."""
+    import torch  # here, not at the top: figure and table scripts use this module without torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
@@ -20,6 +23,8 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 def set_threads(threads: int | None) -> None:
     """Use exactly the cores the scheduler granted (results are bit-identical per thread count)."""
+    import torch
+
     if threads:
         torch.set_num_threads(int(threads))
 
