@@ -69,8 +69,8 @@ __all__ = [
 Step = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Jacobian = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
-# Newton line-search fractions and Levenberg-Marquardt damping (relative to ||A||_F^2 / n), tried
-# together at every refinement iteration; the lowest q among them wins.
+# Newton line-search fractions, tried at every refinement iteration, and Levenberg-Marquardt
+# dampings (relative to ||A||_F^2 / n), tried where those fail (see _refine); the lowest q wins.
 _NEWTON_ALPHAS = (1.0, 0.5, 0.25, 0.1)
 _LM_DAMPINGS = (1e-12, 1e-6, 1e-3, 1e-1)
 # A = J - I counts as ill-conditioned (near a continuum of fixed points) when its smallest LU pivot
@@ -545,7 +545,6 @@ def _lm_directions(a: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
     a: ``[..., n, n]`` = J - I; residual: ``[..., n]`` = F(h) - h; ``s = ||A||_F^2 / n``. They shrink
     components along near-null directions of ``A``, where the Newton step is long and arbitrary.
     """
-    n = a.shape[-1]
     gram = a.transpose(-1, -2) @ a  # [..., n, n]
     grad = -(a.transpose(-1, -2) @ residual.unsqueeze(-1))  # -A^T r, [..., n, 1]
     scale = gram.diagonal(dim1=-2, dim2=-1).mean(-1).clamp_min(1e-300)  # ||A||_F^2 / n
@@ -818,11 +817,12 @@ def shard_fixed_points(
         def jacobian(h: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             return cell.jacobian(params, h, x)
 
+        analytic = jacobian if cell.architecture in ANALYTIC_JACOBIANS else None
+
         for c, (name, x) in enumerate(conditions):
             generator = torch.Generator(device=device).manual_seed(seed)
             h0 = sample_initial_states(trajectories, n_inits, noise_scale, generator, batched=True)
             x = torch.as_tensor(np.asarray(x), dtype=torch.float64, device=device)
-            analytic = jacobian if cell.architecture in ANALYTIC_JACOBIANS else None
             results = find_fixed_points(
                 step, x, h0, manifold_length_scale=scales, jacobian=analytic, **finder_options
             )

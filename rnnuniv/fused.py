@@ -50,6 +50,8 @@ and ``dA`` the per-step ``dp`` and ``da``, all ``[N, T*B, .]``): ``dU = H_prev^T
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch.autograd.function import once_differentiable
 
@@ -253,9 +255,9 @@ class _Recurrence(torch.autograd.Function):
         pre = new(n_networks, batch, width)
         if kernels is not None:
             w_in, bias = w_in.contiguous(), bias.contiguous()
-            step = _native_forward(kernels, arch, activation == "tanh", n)
+            step = partial(kernels.forward_step, native.ARCH_CODES[arch], activation == "tanh", n)
         else:
-            step = lambda *tensors: _torch_forward_step(arch, activation, n, *tensors)  # noqa: E731
+            step = partial(_torch_forward_step, arch, activation, n)
         prev = state0
         for t in range(n_steps):
             k = t if keep else 0
@@ -279,9 +281,9 @@ class _Recurrence(torch.autograd.Function):
         d_cand_in = states.new_empty(n_networks, n_steps, batch, n) if arch == "gru" else None
         if kernels is not None:
             grad_states = grad_states.contiguous()
-            step = _native_backward(kernels, arch, activation == "tanh", n)
+            step = partial(kernels.backward_step, native.ARCH_CODES[arch], activation == "tanh", n)
         else:
-            step = lambda *tensors: _torch_backward_step(arch, activation, n, *tensors)  # noqa: E731
+            step = partial(_torch_backward_step, arch, activation, n)
 
         dh = grad_states[:, -1, :, :n].clone()  # gradient reaching h_t, grows by carries from t+1
         dc = grad_states[:, -1, :, n:].clone() if arch == "lstm" else None
@@ -322,20 +324,3 @@ class _Recurrence(torch.autograd.Function):
             d_state0 = dh if arch != "lstm" else torch.cat([dh, dc], dim=-1)
         return None, None, None, None, d_x, d_w_in, d_w_rec, d_bias, d_bias_rec, d_state0
 
-
-def _native_forward(kernels, arch: str, tanh: bool, n: int):
-    code = native.ARCH_CODES[arch]
-
-    def step(x_t, w_in, bias, bias_rec, pre, prev, out, acts, extra):
-        kernels.forward_step(code, tanh, n, x_t, w_in, bias, bias_rec, pre, prev, out, acts, extra)
-
-    return step
-
-
-def _native_backward(kernels, arch: str, tanh: bool, n: int):
-    code = native.ARCH_CODES[arch]
-
-    def step(dh, dc, grad_prev, state, prev, acts, extra, dp, d_cand, carry):
-        kernels.backward_step(code, tanh, n, dh, dc, grad_prev, state, prev, acts, extra, dp, d_cand, carry)
-
-    return step
