@@ -64,6 +64,7 @@ __all__ = [
     "summarize",
     "linearized_frequency",
     "n_marginal",
+    "probe_scales",
 ]
 
 Step = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -191,7 +192,21 @@ def rms_spread(states: torch.Tensor) -> float:
     return float((flat - flat.mean(0)).pow(2).sum(-1).mean().sqrt())
 
 
-def n_marginal(eigenvalues: torch.Tensor, tol: float = 0.01) -> torch.Tensor:
+def probe_scales(trajectories: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Typical speed and spread of probe trajectories ``[N, K, T, S]``, per network ``[N]``.
+
+    speed: median over trials and steps of the per-step displacement ``||s_{t+1} - s_t||``;
+    spread: :func:`rms_spread` of all the network's states. Slow points are judged against the
+    speed, the extent of a line attractor against the spread (``rnnuniv.topology.lines``).
+    """
+    states = trajectories.double()
+    step = (states[:, :, 1:] - states[:, :, :-1]).norm(dim=-1).flatten(1)  # [N, K (T-1)]
+    speed = step.median(1).values if step.shape[1] else states.new_zeros(states.shape[0])
+    spread = torch.tensor([rms_spread(t) for t in states], dtype=torch.float64)
+    return speed.cpu(), spread
+
+
+def n_marginal(eigenvalues: torch.Tensor, tol: float = 1e-3) -> torch.Tensor:
     """Number of eigenvalues with ``| |lambda| - 1 | < tol``; ``[..., n] -> [...]`` (int64)."""
     return ((eigenvalues.abs() - 1.0).abs() < tol).sum(-1)
 
@@ -806,7 +821,9 @@ def shard_fixed_points(
     names = [name for name, _ in conditions]
     condition_inputs = np.stack([np.asarray(x, dtype=np.float64) for _, x in conditions])
     arrays: dict[str, list] = {key: [] for key in _SHARD_ARRAYS}
+    marginal_tol = float(finder_options.get("marginal_tol", 1e-3))
     rows = []
+    speed, spread = probe_scales(trajectories) if n_networks else (torch.zeros(0), torch.zeros(0))
     if n_networks:
         trajectories = trajectories.to(torch.float64)
         scales = [manifold_length_fraction * rms_spread(t) for t in trajectories]
@@ -841,11 +858,15 @@ def shard_fixed_points(
                 arrays["input_jacobians"].append(result.input_jacobians)
                 arrays["n_unstable"].append(result.n_unstable)
                 arrays["cluster"].append(result.cluster)
+                arrays["n_marginal"].append(n_marginal(result.eigenvalues, marginal_tol))
                 arrays["outputs"].append(cell.readout(readout, result.points[:, :n_hidden]))
-                rows.append({"network_index": i, "condition": name, **_table_row(result)})
+                rows.append({"network_index": i, "condition": name, **_table_row(result, marginal_tol)})
     out = {key: _concat(values, _SHARD_ARRAYS[key]) for key, values in arrays.items()}
     out["condition_names"] = np.array(names, dtype=str)
     out["condition_inputs"] = condition_inputs
+    out["marginal_tol"] = np.float64(marginal_tol)
+    out["probe_speed"] = speed.numpy()
+    out["probe_spread"] = spread.numpy()
     return out, pd.DataFrame(rows, columns=["network_index", "condition", *_ROW_COLUMNS])
 
 
@@ -862,6 +883,7 @@ _SHARD_ARRAYS = {  # per-point array -> stored dtype
     "input_jacobians": np.float64,
     "n_unstable": np.int64,
     "cluster": np.int64,
+    "n_marginal": np.int64,
     "outputs": np.float64,
 }
 _ROW_COLUMNS = [
@@ -871,7 +893,7 @@ _ROW_COLUMNS = [
 ]  # fmt: skip
 
 
-def _table_row(result: FixedPoints) -> dict:
+def _table_row(result: FixedPoints, marginal_tol: float) -> dict:
     summary = summarize(result)
     by_class = summary["isolated_fixed_by_n_unstable"]
     best = result.eigenvalues[:1]
@@ -890,7 +912,7 @@ def _table_row(result: FixedPoints) -> dict:
         "max_q": float(result.q.max()) if len(result) else float("nan"),
         "leading_modulus": float(best.abs()[0, 0]) if len(result) else float("nan"),
         "linearized_frequency": float(linearized_frequency(best)[0]) if len(result) else float("nan"),
-        "n_marginal": int(n_marginal(best)[0]) if len(result) else 0,
+        "n_marginal": int(n_marginal(best, marginal_tol)[0]) if len(result) else 0,
     }
 
 
