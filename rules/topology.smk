@@ -57,7 +57,9 @@ rule topology_distance:
     params:
         wl_iterations=config["topology"]["wl_iterations"],
         higher_saddles=(
-            "--higher-saddles" if config["topology"].get("compare_higher_saddles") else ""
+            "--higher-saddles"
+            if config["topology"].get("compare_higher_saddles")
+            else ""
         ),
     shell:
         "python3 scripts/topology_distance.py --task {wildcards.task:q}"

@@ -12,7 +12,9 @@ from rnnuniv.fixedpoints import (
     find_fixed_points,
     linearized_frequency,
     n_marginal,
+    probe_scales,
     rms_spread,
+    shard_fixed_points,
     sample_initial_states,
     summarize,
 )
@@ -355,3 +357,32 @@ def test_cell_jacobians_give_the_same_fixed_points_as_autodiff(architecture):
         torch.testing.assert_close(
             with_formula.input_jacobians[idx], with_autodiff.input_jacobians, rtol=0, atol=1e-6
         )
+
+
+def test_probe_scales_median_step_and_spread():
+    """Trajectories moving 0.1 per step along a line: median speed 0.1, spread the RMS radius."""
+    t = torch.arange(11, dtype=F64) * 0.1  # positions 0..1
+    line = torch.stack([t, torch.zeros_like(t)], -1)  # [T, 2]
+    trajectories = torch.stack([line[None], 2 * line[None]])  # [N=2, K=1, T, 2]
+    speed, spread = probe_scales(trajectories)
+    assert speed.tolist() == pytest.approx([0.1, 0.2])
+    assert spread[0].item() == pytest.approx(rms_spread(line)) and spread[1].item() == pytest.approx(2 * spread[0].item())
+
+
+def test_shard_stores_one_marginal_tolerance_and_probe_scales():
+    """A 1-unit vanilla net with w = 1 (h' = tanh(h)) has one fixed point, 0, with lambda = 1."""
+    from rnnuniv.cells import make_cell
+
+    params = {"w_in": torch.zeros(1, 1, 1, dtype=F64), "w_rec": torch.ones(1, 1, 1, dtype=F64),
+              "bias": torch.zeros(1, 1, dtype=F64), "w_out": torch.ones(1, 1, 1, dtype=F64),
+              "b_out": torch.zeros(1, 1, dtype=F64)}
+    trajectories = torch.linspace(-0.1, 0.1, 8, dtype=F64).view(1, 1, 8, 1)
+    for tol, expected in ((1e-3, 1), (1e-20, 0)):
+        arrays, table = shard_fixed_points(
+            make_cell("vanilla", "tanh"), params, trajectories, [("zero", np.zeros(1))], 1,
+            n_inits=8, marginal_tol=tol, max_q_slow=None)
+        assert float(arrays["marginal_tol"]) == tol
+        assert arrays["n_marginal"][np.argmin(arrays["q"])] == expected
+        assert table["n_marginal"].iloc[0] == expected
+    assert arrays["probe_speed"].tolist() == pytest.approx([0.2 / 7])
+    assert arrays["probe_spread"].shape == (1,)
