@@ -7,8 +7,10 @@ the network's own probe trajectories plus noise, and all networks of the shard a
 once (see ``rnnuniv.fixedpoints``).
 
 Writes ``fixed_points/{shard}.npz`` (per point: network and condition index, state, q,
-eigenvalues, leading eigenvectors, stability, manifold label, readout) and ``{shard}.csv`` (one
-row per network and condition; a continuum counts as one manifold, never as hundreds of points).
+eigenvalues, leading eigenvectors, stability, manifold label, ``n_marginal``, readout; per
+network ``probe_speed`` and ``probe_spread`` of its probe trajectories; the ``marginal_tol`` used)
+and ``{shard}.csv`` (one row per network and condition; a continuum counts as one manifold, never
+as hundreds of points). The topology stage reads all of these back rather than recomputing them.
 """
 
 from __future__ import annotations
