@@ -110,18 +110,15 @@ def load_states(paths, wanted: list[str]) -> dict:
 
 def load_fixed_points(paths) -> dict:
     """network_id -> per-point arrays of that network, plus "condition_names"/"condition_inputs"."""
+    from rnnuniv.fixedpoints import load_shard
+
     per_network, conditions = {}, {}
     for path in _as_list(paths):
-        arrays = io.load_npz(path, required=("network_ids", "network_index", "condition_index", "points",
-                                             "q", "eigenvalues", "n_unstable"))
-        if "condition_names" in arrays and not conditions:
-            conditions = {"condition_names": arrays["condition_names"].astype(str),
-                          "condition_inputs": arrays.get("condition_inputs")}
-        per_point = {k: v for k, v in arrays.items()
-                     if v.ndim >= 1 and v.shape[0] == arrays["q"].shape[0] and k != "network_ids"}
-        for i, network_id in enumerate(arrays["network_ids"].astype(str)):
-            rows = arrays["network_index"] == i
-            per_network[network_id] = {k: v[rows] for k, v in per_point.items()}
+        shard = load_shard(path, required=("condition_index", "points", "q", "eigenvalues", "n_unstable"))
+        if shard.condition_names is not None and not conditions:
+            conditions = {"condition_names": np.array(shard.condition_names, dtype=str),
+                          "condition_inputs": shard.condition_inputs}
+        per_network.update((network.network_id, network.arrays()) for network in shard.networks)
     return {"networks": per_network, **conditions}
 
 

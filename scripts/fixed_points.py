@@ -23,7 +23,7 @@ import torch
 
 from rnnuniv import io
 from rnnuniv.cells import make_cell
-from rnnuniv.fixedpoints import shard_fixed_points
+from rnnuniv.fixedpoints import shard_fixed_points, write_shard
 from rnnuniv.probes import analysed_ids, subset
 from rnnuniv.runtime import json_argument, resolve_device, set_threads
 from rnnuniv.tasks import make_task
@@ -82,7 +82,7 @@ def main(argv=None) -> int:
         n_hidden=int(meta["n_hidden"]),
         **options,
     )
-    io.save_npz(args.output_npz, network_ids=np.array(ids, dtype=str), **arrays)
+    write_shard(args.output_npz, ids, arrays)
     table.insert(0, "network_id", [ids[i] for i in table.pop("network_index")])
     io.write_csv(args.output_csv, table)
     log.info(

@@ -1,6 +1,6 @@
 """Per-network point sets read from a fixed-point shard, and the nodes built from them.
 
-A fixed-point shard ``.npz`` (written by :func:`rnnuniv.fixedpoints.shard_fixed_points`) holds
+A fixed-point shard ``.npz`` (written and read by :mod:`rnnuniv.fixedpoints.shard`) holds
 every point of every network concatenated; :func:`points_from_shard` splits it into one dict of
 numpy arrays per network (``points [P, S]``, ``inputs``, ``q``, ``is_fixed``, ``eigenvalues
 [P, S]`` sorted by modulus, ``right_eigenvectors [P, S, k]``, ``n_unstable``, ``cluster``,
@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ..cells import Cell, Params
-from ..fixedpoints import FixedPoints, linearized_frequency, n_marginal
+from ..fixedpoints import FixedPoints, linearized_frequency, n_marginal, read_shard
 
 Points = dict[str, np.ndarray]
 
@@ -105,16 +105,11 @@ def add_outputs(points: Sequence[Points], dynamics: Dynamics) -> None:
 def points_from_shard(arrays: Mapping[str, np.ndarray]) -> list[Points]:
     """Split a fixed-points ``.npz`` of a shard (all networks concatenated) by network.
 
-    Returns one dict per entry of ``arrays["network_ids"]``, in that order.
+    Returns one dict per entry of ``arrays["network_ids"]``, in that order, read with the shard's
+    one reader (:func:`rnnuniv.fixedpoints.read_shard`).
     """
-    network_index = np.asarray(arrays["network_index"])
-    keys = [k for k in (*_POINT_KEYS, *_OPTIONAL_KEYS) if k in arrays]
-    order = np.argsort(network_index, kind="stable")
-    bounds = np.searchsorted(network_index[order], np.arange(len(arrays["network_ids"]) + 1))
-    return [
-        {k: np.asarray(arrays[k])[order[bounds[i] : bounds[i + 1]]] for k in keys}
-        for i in range(len(arrays["network_ids"]))
-    ]
+    keys = (*_POINT_KEYS, *_OPTIONAL_KEYS)
+    return [network.arrays(keys) for network in read_shard(arrays).networks]
 
 
 def code(output: np.ndarray) -> str:
