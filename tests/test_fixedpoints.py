@@ -425,8 +425,9 @@ def test_written_shard_reads_back_with_its_linearisation(tmp_path):
               "bias": torch.zeros(2, 1, dtype=F64), "w_out": torch.ones(2, 1, 1, dtype=F64),
               "b_out": torch.zeros(2, 1, dtype=F64)}
     trajectories = torch.linspace(-0.1, 0.1, 16, dtype=F64).view(2, 1, 8, 1)
-    arrays, _ = shard_fixed_points(make_cell("vanilla", "tanh"), params, trajectories,
-                                   [("zero", np.zeros(1)), ("one", np.ones(1))], 1, n_inits=8, max_q_slow=None)
+    conditions = [("zero", np.zeros(1)), ("one", np.ones(1))]
+    arrays, _ = shard_fixed_points(make_cell("vanilla", "tanh"), params, trajectories, conditions, 1,
+                                   n_inits=8, max_q_slow=None)
     write_shard(tmp_path / "fp.npz", ["n0", "n1"], arrays)
     shard = load_shard(tmp_path / "fp.npz", required=("eigenvalues",))
     assert shard.network_ids == ["n0", "n1"] and shard.condition_names == ["zero", "one"]
@@ -437,6 +438,7 @@ def test_written_shard_reads_back_with_its_linearisation(tmp_path):
         assert network.points[best, 0] == pytest.approx(0.0, abs=1e-3)
         assert network.eigenvalues[best, 0] == pytest.approx(1.0, abs=1e-3) and network.n_marginal[best] == 1
         assert network.outputs[best, 0] == pytest.approx(network.points[best, 0])
-        assert set(dicts) <= set(network.arrays()) and all(np.array_equal(dicts[k], getattr(network, k)) for k in dicts)
+        assert set(dicts) <= set(network.arrays())
+        assert all(np.array_equal(dicts[k], getattr(network, k)) for k in dicts)
     with pytest.raises(Exception, match="missing arrays"):
         load_shard(tmp_path / "fp.npz", required=("no_such_key",))

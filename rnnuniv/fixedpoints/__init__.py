@@ -51,8 +51,6 @@ All tensors in a result are float64 (complex128 for eigen-quantities) on the dev
 
 from __future__ import annotations
 
-from __future__ import annotations
-
 from .finder import _select_points, find_fixed_points
 from .initial import probe_scales, rms_spread, sample_initial_states
 from .linearise import Jacobian, Step, linearized_frequency, n_marginal
