@@ -22,6 +22,8 @@ from rnnuniv.dynamics import (
     lyapunov_spectrum,
     network_lyapunov_spectra,
     numerical_rank,
+    coupling_gain,
+    participation_rank,
     participation_ratio,
     spectral_radius,
 )
@@ -202,6 +204,41 @@ def test_participation_ratio_batched_and_flattened():
         assert batched[i].item() == pytest.approx(
             participation_ratio(states[i].reshape(40, 6)).item(), rel=1e-12
         )
+
+
+def test_cross_block_participation_ratio_exact_case():
+    # every block has covariance exactly diag(3, 1) (rotated): tr(C)^2 / tr(C_a C_b) = 16 / 10
+    gen = torch.Generator().manual_seed(2)
+    basis, _ = torch.linalg.qr(torch.randn(2, 2, generator=gen, dtype=F64))
+    block = torch.cat([torch.eye(2), -torch.eye(2)]) * torch.tensor([4.5, 1.5], dtype=F64).sqrt() @ basis.T
+    states = torch.cat([block, block[[2, 0, 3, 1]], block])  # 3 blocks of 4 samples
+    assert participation_ratio(states, n_blocks=3).item() == pytest.approx(1.6, abs=1e-12)
+    assert participation_ratio(states.expand(2, 12, 2), batch_dims=1, n_blocks=3).tolist() == pytest.approx([1.6, 1.6])
+
+
+def test_cross_block_participation_ratio_removes_the_white_noise_bias():
+    # N = 200 white-noise units, 8 blocks of 100 samples: the naive PR ~ N / (1 + N / T) = 0.8 N
+    gen = torch.Generator().manual_seed(0)
+    noise = torch.randn(800, 200, generator=gen, dtype=F64)
+    assert participation_ratio(noise).item() / 200 == pytest.approx(0.80, abs=0.02)
+    assert participation_ratio(noise, n_blocks=8).item() / 200 == pytest.approx(1.0, abs=0.05)
+    # [K, T, n] states: blocks are runs of whole trials
+    trials = noise.reshape(8, 100, 200)
+    assert participation_ratio(trials, n_blocks=8).item() == participation_ratio(noise, n_blocks=8).item()
+    with pytest.raises(ValueError, match="n_blocks"):
+        participation_ratio(noise, n_blocks=1)
+    assert math.isnan(participation_ratio(torch.ones(6, 3), n_blocks=2).item())
+
+
+def test_participation_rank_known_values():
+    assert participation_rank(torch.diag(torch.tensor([1.0, 1.0, 0.0, 0.0]))).item() == pytest.approx(2.0)
+    gen = torch.Generator().manual_seed(0)
+    basis, _ = torch.linalg.qr(torch.randn(5, 5, generator=gen, dtype=F64))
+    assert participation_rank(basis).item() == pytest.approx(5.0, abs=1e-12)
+    # singular values (2, 1): (4 + 1)^2 / (16 + 1); batched; zero matrix -> NaN
+    ranks = participation_rank(torch.stack([torch.diag(torch.tensor([2.0, 1.0])), torch.zeros(2, 2)]))
+    assert ranks[0].item() == pytest.approx(25 / 17) and math.isnan(ranks[1].item())
+    assert coupling_gain(3.0 * basis).item() == pytest.approx(3.0)
 
 
 # -- connectivity -----------------------------------------------------------------------------
