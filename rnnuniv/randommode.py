@@ -242,3 +242,57 @@ def run_point(
         "lyapunov_max": largest_lyapunov(j, n_lyapunov_steps, kind=model, dt=dt, seed=seed, start=states[-1]),
         "mean_square": states.pow(2).mean().item(),
     }
+
+
+#: Options of :func:`grid_table` (the ``random_mode:`` config section) and their defaults.
+GRID_DEFAULTS = {
+    "n_units": 1000, "gains": [0.5, 1.5, 2.0, 3.0], "rank_fractions": [0.01, 0.05, 0.2, 1.0],
+    "spectra": ["power"], "model": "flow", "dt": 0.1, "n_warmup": 1000, "n_steps": 2000,
+    "n_lyapunov_steps": 1000, "n_blocks": 8, "overlap": 0.0, "seed": 0, "quiescent_mean_square": 1e-10,
+}
+#: Columns of ``results/random_mode/table.csv``, in order.
+TABLE_COLUMNS = (
+    "kind", "model", "n", "gain", "rank_fraction", "rank", "overlap", "seed", "participation_rank",
+    "realised_gain", "dimension", "dimension_naive", "dimension_fraction", "lyapunov_max",
+    "mean_square", "quiescent",
+)
+
+
+def grid_table(options: dict | None = None, log=None) -> "pd.DataFrame":
+    """The random-mode stage: :func:`run_point` over spectra x gains x rank fractions.
+
+    ``rank = clip(rank_fraction * n, 1, n)``. A point whose time-averaged ``<x^2>`` is below
+    ``quiescent_mean_square`` has decayed to the zero fixed point (``quiescent``): its dimension
+    is NaN (a participation ratio of a decaying transient measures nothing). ``dimension_fraction``
+    is ``dimension / n``, comparable with networks of another size. Rows follow
+    :data:`TABLE_COLUMNS`.
+    """
+    import pandas as pd
+
+    options = {**GRID_DEFAULTS, **(options or {})}
+    unknown = sorted(set(options) - set(GRID_DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown random_mode options {unknown}; valid: {sorted(GRID_DEFAULTS)}")
+    n = int(options["n_units"])
+    rows = []
+    for kind in options["spectra"]:
+        for gain in options["gains"]:
+            for fraction in options["rank_fractions"]:
+                rank = float(min(max(fraction * n, 1.0), n))
+                point = run_point(
+                    n, float(gain), rank, spectrum_kind=kind, model=options["model"], dt=float(options["dt"]),
+                    n_steps=int(options["n_steps"]), n_lyapunov_steps=int(options["n_lyapunov_steps"]),
+                    n_warmup=int(options["n_warmup"]), n_blocks=int(options["n_blocks"]),
+                    overlap=float(options["overlap"]), seed=int(options["seed"]),
+                )
+                quiescent = point["mean_square"] < float(options["quiescent_mean_square"])
+                if quiescent:
+                    point["dimension"] = point["dimension_naive"] = float("nan")
+                rows.append({"kind": kind, "model": options["model"], "n": n, "gain": float(gain),
+                             "rank_fraction": float(fraction), "rank": rank, "overlap": float(options["overlap"]),
+                             "seed": int(options["seed"]), **point, "dimension_fraction": point["dimension"] / n,
+                             "quiescent": bool(quiescent)})
+                if log is not None:
+                    log.info("%s g=%g rank=%.1f: dimension %.2f, lambda_max %.4f, <x^2> %.4g", kind, gain, rank,
+                             point["dimension"], point["lyapunov_max"], point["mean_square"])
+    return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))

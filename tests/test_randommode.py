@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -96,3 +97,31 @@ def test_run_point_reports_the_realised_coupling():
     assert row["realised_gain"] == pytest.approx(2.0, rel=1e-10)
     assert 1.0 <= row["dimension_naive"] <= 100 and row["mean_square"] > 0
     assert math.isfinite(row["lyapunov_max"])
+
+
+def test_script_writes_the_grid_table(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    import pandas as pd
+
+    from rnnuniv.randommode import TABLE_COLUMNS
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "random_mode.py"
+    spec = importlib.util.spec_from_file_location("random_mode_script", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    options = {"n_units": 100, "gains": [0.5, 3.0], "rank_fractions": [0.1, 1.0], "spectra": ["flat"],
+               "n_warmup": 300, "n_steps": 200, "n_lyapunov_steps": 400, "n_blocks": 4}
+    output = tmp_path / "table.csv"
+    assert script.main(["--options", json.dumps(options), "--output", str(output)]) == 0
+    table = pd.read_csv(output)
+    assert tuple(table.columns) == TABLE_COLUMNS and len(table) == 4
+    assert table["rank"].tolist() == [10.0, 100.0, 10.0, 100.0]
+    np.testing.assert_allclose(table["participation_rank"], table["rank"], atol=1e-6)
+    low, high = table[table["gain"] == 0.5], table[table["gain"] == 3.0]
+    assert low["quiescent"].all() and low["dimension"].isna().all() and (low["lyapunov_max"] < 0).all()
+    assert (~high["quiescent"]).all() and (high["dimension"] >= 1).all()
+    assert high["lyapunov_max"].iloc[-1] > 0  # full rank at g = 3: chaotic
+    with pytest.raises(SystemExit, match="unknown"):
+        script.main(["--options", json.dumps({"n_unit": 10}), "--output", str(output)])
