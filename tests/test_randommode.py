@@ -125,3 +125,34 @@ def test_script_writes_the_grid_table(tmp_path):
     assert high["lyapunov_max"].iloc[-1] > 0  # full rank at g = 3: chaotic
     with pytest.raises(SystemExit, match="unknown"):
         script.main(["--options", json.dumps({"n_unit": 10}), "--output", str(output)])
+
+
+def test_connectivity_panels_render(tmp_path):
+    """figC1-figC3 from small tables, including a task without kept networks."""
+    import pandas as pd
+
+    from rnnuniv import plots
+    from rnnuniv.plots_connectivity import PANELS
+
+    modes = pd.DataFrame([
+        {"kind": "power", "n": 100, "gain": g, "rank": r, "dimension": np.nan if g < 1 else r / 5,
+         "lyapunov_max": -0.5 if g < 1 else 0.1, "mean_square": 0.0 if g < 1 else 1.0, "quiescent": g < 1}
+        for g in (0.5, 2.0) for r in (5.0, 100.0)
+    ])
+    modes.to_csv(tmp_path / "modes.csv", index=False)
+    rows = [{"network_id": f"n{i}", "architecture": a, "n_hidden": 8, "participation_rank_candidate": 2.0 + i,
+             "participation_ratio_cross": 1.0 + i / 2, "gain_candidate": 1.8, "lyapunov_1": -0.1 * i,
+             "lyapunov_2": -0.3 - 0.1 * i} for i, a in enumerate(["vanilla", "gru", "gru"])]
+    pd.DataFrame(rows).to_csv(tmp_path / "a.csv", index=False)
+    pd.DataFrame(columns=list(rows[0])).to_csv(tmp_path / "b.csv", index=False)
+
+    class Args:
+        tasks = ["a", "b"]
+        inputs = {"random_mode": str(tmp_path / "modes.csv"), "a_dynamics": str(tmp_path / "a.csv"),
+                  "b_dynamics": str(tmp_path / "b.csv")}
+
+    options = plots.setup_style({"dpi": 50})
+    for kind, panel in PANELS.items():
+        fig = panel(Args, options)
+        plots.save_panel(fig, tmp_path / f"{kind}.pdf", tmp_path / f"{kind}.png", dpi=50)
+        assert (tmp_path / f"{kind}.png").stat().st_size > 1000
