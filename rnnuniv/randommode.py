@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from scipy.optimize import brentq
 
-from .dynamics import lyapunov_spectrum, participation_rank
+from .dynamics import coupling_gain, lyapunov_spectrum, participation_rank, participation_ratio
 
 KINDS = ("flat", "power", "exponential")
 MODELS = ("flow", "map")
@@ -230,8 +230,6 @@ def run_point(
     ``lyapunov_max`` (:func:`largest_lyapunov`, ``n_lyapunov_steps`` from the last state);
     ``mean_square`` ``<x^2>`` over units and time.
     """
-    from .dynamics import coupling_gain, participation_ratio
-
     j = coupling(n, spectrum(spectrum_kind, n, gain, rank), seed=seed, overlap=overlap)
     states = simulate(j, n_steps, kind=model, dt=dt, seed=seed, n_warmup=n_warmup)
     return {
