@@ -36,6 +36,9 @@ CONNECTIVITY = (
 )
 #: Dynamics columns: dimension (cross-block and naive participation ratio), largest exponent.
 DYNAMICS = ("participation_ratio_cross", "participation_ratio", "lyapunov_1")
+#: Fewest networks with a bootstrap interval: resamples of fewer points have so few distinct
+#: values that the percentile interval understates the uncertainty (4 monotone points give [1, 1]).
+MIN_BOOTSTRAP_N = 6
 #: The dimension the best predictor is chosen for.
 DIMENSION = "participation_ratio_cross"
 
@@ -48,8 +51,8 @@ def spearman_interval(x, y, n_bootstrap: int = 1000, seed: int = 0, level: float
     """Spearman ``rho``, p-value and bootstrap interval over the pairs where neither is NaN.
 
     Returns ``{"n", "rho", "p_value", "ci_low", "ci_high"}``; the numbers are None for fewer than 3
-    pairs or a constant column (and the interval is None if fewer than half the resamples are
-    defined, i.e. not constant).
+    pairs or a constant column, and the interval is None for fewer than :data:`MIN_BOOTSTRAP_N`
+    pairs or if fewer than half the resamples are defined (not constant).
     """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -60,6 +63,8 @@ def spearman_interval(x, y, n_bootstrap: int = 1000, seed: int = 0, level: float
         return result
     rho, p_value = spearmanr(x, y)
     result.update(rho=float(rho), p_value=float(p_value))
+    if x.size < MIN_BOOTSTRAP_N:
+        return result
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, x.size, size=(int(n_bootstrap), x.size))
     rx, ry = _rank_rows(x[draws]), _rank_rows(y[draws])  # [B, n] ranks of each resample
@@ -133,15 +138,20 @@ def connectivity_summary(correlations: dict, random_mode: pd.DataFrame | None = 
         summary["tasks"][task] = {"n_networks": content.get("n_networks"), "best_predictor": best,
                                   "correlations": records}
         boot = content.get("bootstrap", {})
+        measures = list(dict.fromkeys(r["connectivity"] for r in records if r["dynamics"] == DIMENSION))
+        cells = {(r["architecture"], r["connectivity"]): r for r in records if r["dynamics"] == DIMENSION}
         lines += [f"### {task} ({content.get('n_networks', 0)} kept networks)", "",
-                  f"Spearman rho of dimension (cross-block participation ratio) with each "
-                  f"connectivity measure, {int(100 * boot.get('level', 0.95))}% bootstrap interval "
-                  f"over networks ({boot.get('n_bootstrap', '?')} resamples):", "",
-                  "| architecture | connectivity | rho | interval | n |", "|---|---|---|---|---|"]
-        for r in records:
-            if r["dynamics"] == DIMENSION:
-                lines.append(f"| {r['architecture']} | {r['connectivity']} | {_fmt(r['rho'])} | "
-                             f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}] | {r['n']} |")
+                  f"Spearman rho of dimension (cross-block participation ratio of probe states) with each "
+                  f"connectivity measure, [{int(round(100 * boot.get('level', 0.95)))} % bootstrap interval over "
+                  f"networks, {boot.get('n_bootstrap', '?')} resamples]; n/a: fewer than 3 networks or a "
+                  f"constant column; no interval below {MIN_BOOTSTRAP_N} networks.", "",
+                  "| architecture (n) | " + " | ".join(measures) + " |", "|---" * (len(measures) + 1) + "|"]
+        for name in dict.fromkeys(r["architecture"] for r in records):
+            row = [cells.get((name, m)) for m in measures]
+            n = max((r["n"] for r in row if r), default=0)
+            lines.append(f"| {name} ({n}) | " + " | ".join(
+                "n/a" if r is None or r["rho"] is None else
+                f"{_fmt(r['rho'])} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]" for r in row) + " |")
         lines.append("")
         for name, b in best.items():
             if b is None:

@@ -14,8 +14,8 @@ path) and the figure options, and returns a matplotlib figure. :data:`PANELS` ma
 - ``lyapunov_spectra`` (figC2): per task, exponent ``i`` against ``i``, mean +/- s.e.m. over the
   kept networks of each architecture. Inputs: ``{task}_dynamics``.
 - ``random_mode_phase`` (figC3): the random-mode grid as two heat maps over gain and effective
-  rank, largest Lyapunov exponent and dimension / N (one row per spectrum kind; quiescent points
-  marked ``q``). Inputs: ``random_mode``.
+  rank, largest Lyapunov exponent and dimension / N (one row per spectrum kind; points settled on a
+  fixed point marked ``fp``). Inputs: ``random_mode``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def _architectures(values) -> list[str]:
 
 def _random_mode(path) -> pd.DataFrame:
     return io.read_csv(path, required_columns=("kind", "n", "gain", "rank", "dimension", "lyapunov_max",
-                                               "quiescent"))
+                                               "settled"))
 
 
 def panel_connectivity_dimension(args, options):
@@ -59,15 +59,15 @@ def panel_connectivity_dimension(args, options):
             plots.empty_panel(ax, title=task)
             continue
         median_gain = float(np.nanmedian(table["gain_candidate"])) if "gain_candidate" in table else np.nan
-        nearest = min(gains, key=lambda g: abs(g - median_gain)) if gains and np.isfinite(median_gain) else None
+        curves = {g: modes[(modes["gain"] == g) & ~modes["settled"].astype(bool)].sort_values("rank") for g in gains}
+        drawn = [g for g in gains if not curves[g].empty]
+        nearest = min(drawn, key=lambda g: abs(g - median_gain)) if drawn and np.isfinite(median_gain) else None
         for shade, gain in zip(shades, gains):
-            curve = modes[(modes["gain"] == gain) & ~modes["quiescent"].astype(bool)].sort_values("rank")
-            if curve.empty:
-                continue
+            curve = curves[gain]
             thick = gain == nearest
             ax.plot(curve["rank"] / curve["n"], curve["dimension"] / curve["n"], color=shade,
                     lw=2.2 if thick else 0.9, ls="-" if thick else "--", marker="s", ms=2.5, zorder=1,
-                    label=f"random mode g = {gain:g}" + (" (nearest)" if thick else ""))
+                    label=f"random mode g = {gain:g}" + ("" if drawn.count(gain) else " (fixed points)"))
         for architecture in _architectures(table["architecture"]):
             rows = table[table["architecture"].astype(str) == architecture]
             ax.scatter(rows[RANK] / rows["n_hidden"], rows[DIMENSION] / rows["n_hidden"], s=18, alpha=0.85,
@@ -76,7 +76,8 @@ def panel_connectivity_dimension(args, options):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("effective rank of $U_c$ / n")
-        ax.set_title(f"{task}\nmedian gain of $U_c$: {median_gain:.2f}")
+        ax.set_title(f"{task}\nmedian gain of $U_c$: {median_gain:.2f}"
+                     + (f" (thick: g = {nearest:g})" if nearest is not None else ""))
     axes[0, 0].set_ylabel("dimension / n")
     fig.supxlabel("trained networks: candidate block $U_c$ (participation rank); dimension: cross-block "
                   "participation ratio of probe states", fontsize="small")
@@ -124,7 +125,7 @@ def _heatmap(ax, grid: pd.DataFrame, values: str, cmap, norm, label: str, fmt: s
         value = getattr(row, values)
         shade = mesh.norm(value) if np.isfinite(value) else 1.0
         dark = shade < 0.45 if cmap == "viridis" else abs(shade - 0.5) > 0.35
-        text = "q" if bool(row.quiescent) and not np.isfinite(value) else (fmt.format(value) if np.isfinite(value) else "")
+        text = "fp" if bool(row.settled) and not np.isfinite(value) else (fmt.format(value) if np.isfinite(value) else "")
         ax.text(j, i, text, ha="center", va="center", fontsize="x-small", color="white" if dark else "black")
     ax.set_xticks(range(len(gains)), [f"{g:g}" for g in gains])
     ax.set_yticks(range(len(ranks)), [f"{r:g}" for r in ranks])
@@ -154,7 +155,7 @@ def panel_random_mode_phase(args, options):
                  "dimension / N (cross-block PR, log scale)", "{:.3f}")
         axes[row, 0].set_ylabel(f"effective rank $PR_D$ ({kind} spectrum)")
         axes[row, 0].set_title(f"chaos: $\\lambda_{{max}}$ > 0 (N = {n})")
-        axes[row, 1].set_title("dimension of activity (q: quiescent)")
+        axes[row, 1].set_title("dimension of activity (fp: fixed point)")
     return fig
 
 

@@ -228,7 +228,8 @@ def run_point(
     Returns ``participation_rank`` and ``gain`` of the realised ``J``; ``dimension`` (cross-block
     participation ratio of the ``n_steps`` states, ``n_blocks`` blocks) and ``dimension_naive``;
     ``lyapunov_max`` (:func:`largest_lyapunov`, ``n_lyapunov_steps`` from the last state);
-    ``mean_square`` ``<x^2>`` over units and time.
+    ``mean_square`` ``<x^2>`` over units and time; ``variance`` ``tr(C) / n``, the temporal
+    variance averaged over units (0 on a fixed point).
     """
     j = coupling(n, spectrum(spectrum_kind, n, gain, rank), seed=seed, overlap=overlap)
     states = simulate(j, n_steps, kind=model, dt=dt, seed=seed, n_warmup=n_warmup)
@@ -239,6 +240,7 @@ def run_point(
         "dimension_naive": participation_ratio(states).item(),
         "lyapunov_max": largest_lyapunov(j, n_lyapunov_steps, kind=model, dt=dt, seed=seed, start=states[-1]),
         "mean_square": states.pow(2).mean().item(),
+        "variance": states.var(dim=0).mean().item(),
     }
 
 
@@ -246,22 +248,24 @@ def run_point(
 GRID_DEFAULTS = {
     "n_units": 1000, "gains": [0.5, 1.5, 2.0, 3.0], "rank_fractions": [0.01, 0.05, 0.2, 1.0],
     "spectra": ["power"], "model": "flow", "dt": 0.1, "n_warmup": 1000, "n_steps": 2000,
-    "n_lyapunov_steps": 1000, "n_blocks": 8, "overlap": 0.0, "seed": 0, "quiescent_mean_square": 1e-10,
+    "n_lyapunov_steps": 1000, "n_blocks": 8, "overlap": 0.0, "seed": 0, "settled_variance": 1e-8,
 }
 #: Columns of ``results/random_mode/table.csv``, in order.
 TABLE_COLUMNS = (
     "kind", "model", "n", "gain", "rank_fraction", "rank", "overlap", "seed", "participation_rank",
     "realised_gain", "dimension", "dimension_naive", "dimension_fraction", "lyapunov_max",
-    "mean_square", "quiescent",
+    "mean_square", "variance", "settled",
 )
 
 
 def grid_table(options: dict | None = None, log=None) -> "pd.DataFrame":
     """The random-mode stage: :func:`run_point` over spectra x gains x rank fractions.
 
-    ``rank = clip(rank_fraction * n, 1, n)``. A point whose time-averaged ``<x^2>`` is below
-    ``quiescent_mean_square`` has decayed to the zero fixed point (``quiescent``): its dimension
-    is NaN (a participation ratio of a decaying transient measures nothing). ``dimension_fraction``
+    ``rank = clip(rank_fraction * n, 1, n)``. A point whose temporal variance ``tr(C) / n`` is
+    below ``settled_variance`` has settled on a fixed point (zero below ``g = 1``, or a non-zero one
+    for a few strong modes) (``settled``): its dimension is NaN, since the participation ratio of
+    the remains of a decaying transient measures nothing (the cross-block estimator of nearly
+    zero covariances can even exceed ``n``). ``dimension_fraction``
     is ``dimension / n``, comparable with networks of another size. Rows follow
     :data:`TABLE_COLUMNS`.
     """
@@ -283,13 +287,13 @@ def grid_table(options: dict | None = None, log=None) -> "pd.DataFrame":
                     n_warmup=int(options["n_warmup"]), n_blocks=int(options["n_blocks"]),
                     overlap=float(options["overlap"]), seed=int(options["seed"]),
                 )
-                quiescent = point["mean_square"] < float(options["quiescent_mean_square"])
-                if quiescent:
+                settled = point["variance"] < float(options["settled_variance"])
+                if settled:
                     point["dimension"] = point["dimension_naive"] = float("nan")
                 rows.append({"kind": kind, "model": options["model"], "n": n, "gain": float(gain),
                              "rank_fraction": float(fraction), "rank": rank, "overlap": float(options["overlap"]),
                              "seed": int(options["seed"]), **point, "dimension_fraction": point["dimension"] / n,
-                             "quiescent": bool(quiescent)})
+                             "settled": bool(settled)})
                 if log is not None:
                     log.info("%s g=%g rank=%.1f: dimension %.2f, lambda_max %.4f, <x^2> %.4g", kind, gain, rank,
                              point["dimension"], point["lyapunov_max"], point["mean_square"])

@@ -7,8 +7,9 @@ section: a coupling ``J = U diag(d) V^T`` of ``n_units`` units whose spectrum ha
 simulated after a warm-up; and one row of ``results/random_mode/table.csv`` with the columns of
 ``rnnuniv.randommode.TABLE_COLUMNS``: kind, model, n, gain, rank_fraction, rank, overlap, seed,
 participation_rank and realised_gain (of the realised J), dimension (cross-block participation
-ratio of the activity; NaN when quiescent), dimension_naive, dimension_fraction (dimension / n),
-lyapunov_max (per unit time for the flow, per step for the map), mean_square (<x^2>), quiescent.
+ratio of the activity; NaN when settled), dimension_naive, dimension_fraction (dimension / n),
+lyapunov_max (per unit time for the flow, per step for the map), mean_square (<x^2>), variance
+(temporal variance averaged over units), settled (variance below settled_variance: a fixed point).
 
 Example:
     python3 scripts/random_mode.py --options '{"n_units": 200, "gains": [0.5, 2.0]}' \\

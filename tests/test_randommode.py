@@ -120,8 +120,8 @@ def test_script_writes_the_grid_table(tmp_path):
     assert table["rank"].tolist() == [10.0, 100.0, 10.0, 100.0]
     np.testing.assert_allclose(table["participation_rank"], table["rank"], atol=1e-6)
     low, high = table[table["gain"] == 0.5], table[table["gain"] == 3.0]
-    assert low["quiescent"].all() and low["dimension"].isna().all() and (low["lyapunov_max"] < 0).all()
-    assert (~high["quiescent"]).all() and (high["dimension"] >= 1).all()
+    assert low["settled"].all() and low["dimension"].isna().all() and (low["lyapunov_max"] < 0).all()
+    assert (~high["settled"]).all() and (high["dimension"] >= 1).all()
     assert high["lyapunov_max"].iloc[-1] > 0  # full rank at g = 3: chaotic
     with pytest.raises(SystemExit, match="unknown"):
         script.main(["--options", json.dumps({"n_unit": 10}), "--output", str(output)])
@@ -136,7 +136,7 @@ def test_connectivity_panels_render(tmp_path):
 
     modes = pd.DataFrame([
         {"kind": "power", "n": 100, "gain": g, "rank": r, "dimension": np.nan if g < 1 else r / 5,
-         "lyapunov_max": -0.5 if g < 1 else 0.1, "mean_square": 0.0 if g < 1 else 1.0, "quiescent": g < 1}
+         "lyapunov_max": -0.5 if g < 1 else 0.1, "mean_square": 0.0 if g < 1 else 1.0, "settled": g < 1}
         for g in (0.5, 2.0) for r in (5.0, 100.0)
     ])
     modes.to_csv(tmp_path / "modes.csv", index=False)
