@@ -24,6 +24,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.colors import LogNorm, TwoSlopeNorm
+from matplotlib.ticker import NullFormatter
 
 from . import io, plots
 
@@ -76,8 +77,10 @@ def panel_connectivity_dimension(args, options):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("effective rank of $U_c$ / n")
-        ax.set_title(f"{task}\nmedian gain of $U_c$: {median_gain:.2f}"
-                     + (f" (thick: g = {nearest:g})" if nearest is not None else ""))
+        ax.set_title(f"{task}\nmedian gain of $U_c$ {median_gain:.2f}"
+                     + (f"\n(thick: model at g = {nearest:g})" if nearest is not None else ""), fontsize="small")
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.yaxis.set_minor_formatter(NullFormatter())
     axes[0, 0].set_ylabel("dimension / n")
     fig.supxlabel("trained networks: candidate block $U_c$ (participation rank); dimension: cross-block "
                   "participation ratio of probe states", fontsize="small")
