@@ -38,6 +38,7 @@ _PANELS = {
     "figS_metrics": {
         "abcdefgh"[number]: ("metrics", task) for number, task in enumerate(TASKS)
     },
+    **CONNECTIVITY_PANELS,  # figC1-figC3, defined in rules/random_mode.smk
 }
 # only the panels of the configured tasks
 FIGURES = {
@@ -127,6 +128,7 @@ _KIND_INPUTS = {
     "metrics": lambda task: {
         space: f"results/{task}/embedding/{space}.csv" for space in GEOMETRY_SPACES
     },
+    **CONNECTIVITY_KIND_INPUTS,
 }
 PANEL_INPUTS = {
     figure: {panel: _KIND_INPUTS[kind](task) for panel, (kind, task) in panels.items()}

@@ -24,6 +24,8 @@ rule summary:
         ),
         untrained_indices=expand("results/{task}/cca/untrained/index.csv", task=TASKS),
         topology_summaries=expand("results/{task}/topology/summary.json", task=TASKS),
+        connectivity=expand("results/{task}/dynamics/correlations.json", task=TASKS),
+        random_mode="results/random_mode/table.csv",
     output:
         json="results/summary.json",
         markdown=report(
@@ -49,4 +51,5 @@ rule summary:
         " --untrained-indices {input.untrained_indices:q}"
         " --topology-summaries {input.topology_summaries:q}"
         " --separated {params.separated} --mixed {params.mixed}"
+        " --connectivity {input.connectivity:q} --random-mode {input.random_mode:q}"
         " --output-json {output.json:q} --output-md {output.markdown:q} > {log:q} 2>&1"

@@ -46,6 +46,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from rnnuniv import io, plots
+from rnnuniv.plots_connectivity import PANELS as CONNECTIVITY_PANELS
 from rnnuniv.runtime import json_argument
 from rnnuniv.summary import as_bool, linear_response_by_modes, untrained_comparison
 
@@ -643,6 +644,7 @@ KINDS = {
     "untrained": panel_untrained,
     "loss": panel_loss,
     "metrics": panel_metrics,
+    **CONNECTIVITY_PANELS,  # figC1-figC3 (rnnuniv.plots_connectivity documents their inputs)
 }
 
 

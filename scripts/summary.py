@@ -28,6 +28,7 @@ import sys
 import numpy as np
 
 from rnnuniv import io
+from rnnuniv.connectivity import connectivity_summary
 from rnnuniv.summary import (
     LABELS,
     as_bool,
@@ -55,6 +56,9 @@ def parse_args(argv=None):
                         help="architecture silhouette at or above which networks separate")
     parser.add_argument("--mixed", type=float, default=0.1,
                         help="architecture silhouette below which networks do not separate")
+    parser.add_argument("--connectivity", nargs="*", default=[],
+                        help="optional, per task: dynamics/correlations.json (connectivity vs dynamics)")
+    parser.add_argument("--random-mode", default=None, help="optional: random_mode/table.csv")
     parser.add_argument("--output-json", required=True, help="output: summary.json")
     parser.add_argument("--output-md", required=True, help="output: summary.md")
     args = parser.parse_args(argv)
@@ -121,9 +125,15 @@ def main(argv=None) -> int:
                        "geometry_space": args.geometry_space, "topology_space": args.topology_space},
         "tasks": {task: task_summary(args, i) for i, task in enumerate(args.tasks)},
     }
+    markdown = to_markdown(summary)
+    if args.connectivity or args.random_mode:  # beyond the paper: rnnuniv.connectivity
+        summary["connectivity"], lines = connectivity_summary(
+            {content["task"]: content for content in map(io.read_json, args.connectivity)},
+            io.read_csv(args.random_mode) if args.random_mode else None)
+        markdown = markdown.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n"
     io.write_json(args.output_json, summary)
     with io.atomic_path(args.output_md) as tmp:
-        tmp.write_text(to_markdown(summary))
+        tmp.write_text(markdown)
     for task, entry in summary["tasks"].items():
         log.info("%s: claim %s (%s)", task, entry["verdict"]["status"], entry["verdict"]["reason"])
     return 0
