@@ -81,7 +81,11 @@ def figure4_claim(distance, trained, activation, n_bootstrap: int = 1000, n_perm
 
     distance [N, N] SVCCA distance over trained and untrained networks; trained [N] bool;
     activation [N]. Bootstrap: networks resampled within (trained, activation) cells. Permutation:
-    the trained/untrained labels shuffled within each activation. Also returns the two medians
+    activation labels shuffled within the trained and within the untrained networks. The null is
+    "sharing an activation means nothing": then both pair groups are plain trained-untrained and
+    trained-trained pairs, and d is what training status alone gives (usually < 0, untrained
+    networks being unlike trained ones). Small p: sharing the activation lifts the trained-
+    untrained similarity above the cross-activation trained pairs more than chance. Also returns the two medians
     and pair counts (``median_trained_untrained_same``, ``median_trained_other``).
     """
     d = np.asarray(distance, dtype=np.float64)
@@ -95,7 +99,7 @@ def figure4_claim(distance, trained, activation, n_bootstrap: int = 1000, n_perm
     if math.isfinite(observed):
         boot = [_pair_difference(d, trained, activation, stats.stratified_resample(cells, rng))
                 for _ in range(n_bootstrap)]
-        perm = [_pair_difference(d, stats.shuffle_within(trained, activation, rng), activation, everyone)
+        perm = [_pair_difference(d, trained, stats.shuffle_within(activation, trained, rng), everyone)
                 for _ in range(n_permutations)]
     lower, upper = stats.percentile_interval(boot)
     upper_pairs = np.triu(np.ones(d.shape, dtype=bool), 1) & np.isfinite(d)

@@ -52,6 +52,7 @@ __all__ = [
     "permutation_p",
     "silhouette_claim",
     "silhouette_table",
+    "architecture_claim",
     "bootstrap_values",
     "group_sizes",
     "separation_verdict",
@@ -206,14 +207,21 @@ def silhouette_table(distance, architecture, activation, n_bootstrap: int = 1000
         within[name] = (rows, silhouette_claim(d[np.ix_(rows, rows)], arch[rows], arch[rows], None,
                                                seed=seed + 1 + number, **options))
         table[f"architecture_within/{name}"] = within[name][1]
-    table["architecture"] = _pooled_within(d, arch, act, seed, **options)
+    table["architecture"] = architecture_claim(d, arch, act, seed, **options)
     table["activation"] = silhouette_claim(d, act, cells, arch, seed=seed + 101, **options)
     table["architecture_x_activation"] = silhouette_claim(d, cells, cells, None, seed=seed + 202, **options)
     return table
 
 
-def _pooled_within(d, arch, act, seed, n_bootstrap, n_permutations) -> dict:
-    """Architecture silhouette computed inside each activation, averaged over networks."""
+def architecture_claim(d, arch, act, seed: int = 0, n_bootstrap: int = 1000, n_permutations: int = 1000) -> dict:
+    """Architecture silhouette computed inside each activation, averaged over networks.
+
+    s_arch = sum_a n_a s(arch | activation a) / sum_a n_a; bootstrap within architecture x
+    activation cells, architecture labels shuffled within each activation.
+    """
+    d = np.asarray(d, dtype=np.float64)
+    arch = np.asarray(arch).astype(str)
+    act = np.asarray(act).astype(str)
     groups = [np.flatnonzero(act == name) for name in np.unique(act)]
 
     def pooled(labels, draws=None):
