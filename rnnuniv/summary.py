@@ -186,7 +186,11 @@ def task_summary(task: str, spaces: Mapping[str, tuple], untrained: tuple | None
     for space, (distance, index) in spaces.items():
         distance, index = _finite(distance, index)
         arch, act = _labels(index, "architecture"), _labels(index, "activation")
-        silhouettes[space] = stats.silhouette_table(distance, arch, act, **boot)
+        if space in (o["geometry_space"], o["topology_space"]):
+            silhouettes[space] = stats.silhouette_table(distance, arch, act, **boot)
+        else:  # supplementary metrics: the headline silhouette only (keeps the job short)
+            silhouettes[space] = {"architecture": stats.architecture_claim(
+                distance, arch, act, o["seed"], o["n_bootstrap"], o["n_permutations"])}
         within_between[space] = claims.within_between_ratio(distance, arch, act)
     rows = []
     geometry, topology = o["geometry_space"], o["topology_space"]
@@ -345,10 +349,12 @@ def to_markdown(summary: dict) -> str:
                   "| space | architecture (within activation) | per activation | activation | architecture x activation |",
                   "|---|---|---|---|---|"]
         for space, table in entry["silhouettes"].items():
-            cell = lambda c: f"{_fmt(c['statistic'])} {_interval(c)} p={_fmt(c['p'])}"  # noqa: E731
+            def cell(c):
+                return f"{_fmt(c['statistic'])} {_interval(c)} p={_fmt(c['p'])}" if c else "-"
+
             per = "; ".join(f"{k.split('/', 1)[1]} {cell(v)}" for k, v in table.items() if k.startswith("architecture_within/"))
-            lines.append(f"| {space} | {cell(table['architecture'])} | {per} | {cell(table['activation'])} "
-                         f"| {cell(table['architecture_x_activation'])} |")
+            lines.append(f"| {space} | {cell(table['architecture'])} | {per or '-'} | {cell(table.get('activation'))} "
+                         f"| {cell(table.get('architecture_x_activation'))} |")
         lines += ["", "Within / between-architecture mean distance (pairs of the same activation; < 1: "
                   "architectures cluster):", "", "| space | within | between | ratio | ratio (all pairs) |",
                   "|---|---|---|---|---|"]
