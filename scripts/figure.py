@@ -359,7 +359,7 @@ def panel_topology_mds(args, options):
         n_classes = int(table["class"].nunique())
         title = f"topology MDS: {len(table)} networks, {n_classes} scaffold classes"
         plots.embedding_scatter(axes[0, 0], table, "architecture", _silhouette_title(summary, args.task, "topology", title),
-                                legend=False, xy=xy)
+                                xy=xy)
         sizes = table.groupby("class").size()
         for c, size in sizes.items():
             if size > 1:
