@@ -56,14 +56,46 @@ def all_graphs(task):
     )
 
 
-def metric_options(metric):
-    """Command-line options of scripts/cca_matrix.py for a supplementary metric."""
+def similarity_width():
+    """Columns of left singular vectors stored per network: the largest k any analysis needs."""
+    needed = list(config["similarity"]["sensitivity_components"])
+    n_components = config["similarity"]["n_components"]
+    if isinstance(n_components, int):
+        needed.append(n_components)
+    if not isinstance(n_components, int) or {"cka", "procrustes"} & set(
+        config["similarity"]["extra_metrics"]
+    ):
+        needed.append(config["similarity"]["feature_rank"])
+    return max(needed)
+
+
+def similarity_features_options():
+    """DSA options of scripts/similarity_features.py (none without DSA)."""
+    if "dsa" not in config["similarity"]["extra_metrics"]:
+        return ""
     options = config["similarity"]
-    if metric == "procrustes":
-        return f"--procrustes-kind {options['procrustes_kind']}"
-    if metric == "dsa":
-        return f"--n-delays {options['dsa_n_delays']} --rank {options['dsa_rank']}"
-    return ""
+    return f"--dsa-n-delays {options['dsa_n_delays']} --dsa-rank {options['dsa_rank']}"
+
+
+def all_similarity_features(task):
+    return expand(
+        "results/{task}/similarity/{shard}.npz", task=task, shard=task_shards(task)
+    )
+
+
+def cca_matrix_mem_mb(wildcards):
+    """Measured: base + row block + one features file + 7 float64 N x N matrices, +50%."""
+    n = len(population(wildcards.task))
+    matrices_mb = 7 * n * n * 8 / 2**20
+    return int(
+        1.5 * (600 + config["similarity"]["block_memory_mb"] + matrices_mb) + 500
+    )
+
+
+def cca_matrix_runtime(wildcards):
+    """Minutes: N^2 / 2 pairs at the measured worst per-pair time (sine, 256-unit paper sizes), x2."""
+    n = len(population(wildcards.task))
+    return int(max(10, 2 * n * n / 2 * 0.45e-3 / 60))
 
 
 def _all_records(wildcards):
