@@ -3,7 +3,7 @@
 Reads a states file (``states/{shard}.npz``: ``network_ids`` [n] unicode, ``hidden``
 [n, trials, time, units] float32, optional ``cell``) and writes ``--output`` (.npz, no pickle),
 one row per network in the states file's order (layout in rnnuniv.similarity.features):
-``network_ids``, ``left`` [n, samples, width] (left singular vectors of the centred states),
+``network_ids``, ``left`` [n, width, samples] (left singular vectors of the centred states, as rows),
 ``singular_values``, ``rank``, ``units``, ``cka_truncation``, ``procrustes_truncation``,
 ``n_samples``, ``width`` and, with ``--dsa-rank``, ``dsa_eigenvalues`` [n, rank].
 

@@ -454,11 +454,11 @@ def test_features_round_trip_and_hold_the_states_geometry(tmp_path):
     for key, value in features.items():
         np.testing.assert_array_equal(loaded[key], value)
         assert loaded[key].dtype == np.asarray(value).dtype
-    assert list(loaded["network_ids"]) == ["x", "y"] and loaded["left"].shape == (2, 120, 8)
+    assert list(loaded["network_ids"]) == ["x", "y"] and loaded["left"].shape == (2, 8, 120)
     for i, states in enumerate(hidden):
         x = states.reshape(-1, 6).astype(np.float64)
         x -= x.mean(0)
-        u, s = loaded["left"][i], loaded["singular_values"][i]
+        u, s = loaded["left"][i].T, loaded["singular_values"][i]
         np.testing.assert_allclose(u.T @ u, np.diag([1.0] * 6 + [0.0] * 2), atol=1e-12)
         np.testing.assert_allclose((u[:, :6] * s) @ (u[:, :6] * s).T, x @ x.T, atol=1e-10)
         assert loaded["rank"][i] == 6 and loaded["cka_truncation"][i] == 0.0
@@ -506,7 +506,7 @@ def test_bad_features_file_is_named(population_features, tmp_path, damage):
 def test_corrupt_left_found_when_streaming(population_features):
     paths, _ = population_features
     arrays = sim.load_feature_arrays(paths[2], ALL_FEATURE_KEYS)
-    arrays["left"] = arrays["left"][:, :5]  # fewer samples than the other files
+    arrays["left"] = arrays["left"][:, :, :5]  # fewer samples than the other files
     sim.save_features(paths[2], arrays)
     store = sim.FeatureStore(paths)
     with pytest.raises(CorruptFileError, match=str(paths[2])):

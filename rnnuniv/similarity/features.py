@@ -15,7 +15,8 @@ of which the pairwise metrics need only U_i and s_i (V_i drops out of every cros
 
 Stored per shard (``.npz``, no pickle; every array indexed like ``network_ids``):
 
-    network_ids [n] str; left [n, S, R] float64 = U[:, :R] (zero columns beyond min(S, n_i));
+    network_ids [n] str; left [n, R, S] float64 = U[:, :R]^T (zero rows beyond min(S, n_i); rows
+    so that a block of networks is one contiguous [n R, S] matrix for the pairwise product);
     singular_values [n, M] float64 = all of s_i (zero-padded); rank [n] int64 = numerical rank
     (s_a > max(S, n_i) eps(float32) s_1, as :func:`rnnuniv.similarity.metrics._numerical_rank`);
     units [n]; n_samples, width (= R) scalars; cka_truncation, procrustes_truncation [n] (below);
@@ -93,12 +94,13 @@ def shard_features(
         )
     n, trials, steps, units = hidden.shape
     n_samples = trials * steps
-    lefts = np.zeros((n, n_samples, width), dtype=np.float64)
+    lefts = np.zeros((n, width, n_samples), dtype=np.float64)
     singular = np.zeros((n, min(n_samples, units)), dtype=np.float64)
     ranks = np.zeros(n, dtype=np.int64)
     bounds = np.zeros((n, 2), dtype=np.float64)
     for i, states in enumerate(hidden):
-        lefts[i], s, ranks[i] = network_svd(states, width)
+        left, s, ranks[i] = network_svd(states, width)
+        lefts[i] = left.T
         singular[i, : len(s)] = s
         bounds[i] = _truncation_bounds(s, int(ranks[i]), width)
     arrays = {

@@ -10,7 +10,7 @@ singular vectors (:mod:`rnnuniv.similarity.features`), weighted per network:
 One metric object per output (small classes with ``weights`` per network and ``score`` per block of
 pairs), so one pass over the features serves SVCCA at every k, CKA and Procrustes together.
 
-Memory. A row block of B networks' features [B, S, R] stays in memory (B from ``block_memory_mb``);
+Memory. A row block of B networks' features [B, R, S] stays in memory (B from ``block_memory_mb``);
 the column networks are read one features file at a time. Only column networks at or after the
 block's first row are compared; the strict upper triangle is mirrored at the end. Peak memory is
 the row block + one file's ``left`` + the [rows, cols, R, R] cross products of one chunk + the
@@ -97,25 +97,26 @@ class FeatureStore:
         return self._bounds[[self._row[i] for i in ids]]
 
     def read_left(self, file_index: int, width: int) -> np.ndarray:
+        """``left`` [n, width, S] of one file (a view of the file's array when width is all of it)."""
         path = self.paths[file_index]
         left = load_feature_arrays(path, ("left",))["left"]
-        if left.ndim != 3 or left.shape[1:] != (self.n_samples, self.width):
+        if left.ndim != 3 or left.shape[1:] != (self.width, self.n_samples):
             raise CorruptFileError(
-                path, f"left has shape {left.shape}, expected [n, {self.n_samples}, {self.width}]"
+                path, f"left has shape {left.shape}, expected [n, {self.width}, {self.n_samples}]"
             )
-        return np.ascontiguousarray(left[:, :, :width])
+        return left[:, :width]
 
     def load(self, ids: Sequence[str], width: int) -> np.ndarray:
-        """``left`` of ``ids`` [len(ids), S, width], reading each file once."""
-        block = np.empty((len(ids), self.n_samples, width), dtype=np.float64)
+        """``left`` of ``ids`` [len(ids), width, S], reading each file once, copying row by row."""
+        block = np.empty((len(ids), width, self.n_samples), dtype=np.float64)
         by_file: dict[int, list[tuple[int, int]]] = {}
         for position, network_id in enumerate(ids):
             f, row = self.location[network_id]
             by_file.setdefault(f, []).append((position, row))
         for f, pairs in by_file.items():
             left = self.read_left(f, width)
-            positions, rows = zip(*pairs)
-            block[list(positions)] = left[list(rows)]
+            for position, row in pairs:
+                block[position] = left[row]
             del left
         return block
 
@@ -249,17 +250,18 @@ def streamed_distance_matrices(
     )
     for i0 in range(0, n, block):
         i1 = min(i0 + block, n)
-        rows_left = torch.from_numpy(store.load(ids[i0:i1], used)).reshape(i1 - i0, -1, used)
-        rows_flat = rows_left.transpose(1, 2).reshape(-1, store.n_samples)  # [B R, S]
+        rows_flat = torch.from_numpy(store.load(ids[i0:i1], used)).reshape(-1, store.n_samples)
         for f, pairs in by_file.items():
             pairs = [(p, r) for p, r in pairs if p >= i0]
             if not pairs:
                 continue
             left = store.read_left(f, used)
             cols_pos = torch.tensor([p for p, _ in pairs])
-            cols = torch.from_numpy(left[[r for _, r in pairs]])  # [c, S, R]
+            in_file = [r for _, r in pairs]
+            if in_file != list(range(len(left))):
+                left = left[in_file]  # a copy of at most one file's features
+            cols_flat = torch.from_numpy(np.ascontiguousarray(left)).reshape(-1, store.n_samples)
             del left
-            cols_flat = cols.transpose(1, 2).reshape(-1, store.n_samples)  # [c R, S]
             n_cols = len(pairs)
             chunk = max(1, _CHUNK_ELEMENTS // max(n_cols * used * used, 1))
             for r0 in range(i0, i1, chunk):
@@ -270,8 +272,8 @@ def streamed_distance_matrices(
                 for metric, w in zip(metrics, weights):
                     values = metric.score(cross, w[rows, :used], w[cols_pos, :used], rows, cols_pos)
                     out[metric.name][r0:r1, cols_pos.numpy()] = values.numpy()
-            del cols, cols_flat
-        del rows_left, rows_flat
+            del cols_flat
+        del rows_flat
     for matrix in out.values():
         _mirror_upper(matrix, block)
     return out
