@@ -84,18 +84,25 @@ def all_similarity_features(task):
 
 
 def cca_matrix_mem_mb(wildcards):
-    """Measured: base + row block + one features file + 7 float64 N x N matrices, +50%."""
+    """MB: ~0.7 GB base + one features file + the row block + 7 float64 N x N matrices, x1.5 + 0.5 GB.
+
+    benchmarks/bench_similarity_memory.py at the paper's sine sizes (the largest probe set):
+    peak RSS - row block - matrices = 0.73-0.79 GB, flat in N (see /work/notes/sim.md).
+    """
     n = len(population(wildcards.task))
     matrices_mb = 7 * n * n * 8 / 2**20
-    return int(
-        1.5 * (600 + config["similarity"]["block_memory_mb"] + matrices_mb) + 500
-    )
+    block_mb = config["similarity"]["block_memory_mb"]
+    return int(1.5 * (600 + block_mb + matrices_mb) + 500)
 
 
 def cca_matrix_runtime(wildcards):
-    """Minutes: N^2 / 2 pairs at the measured worst per-pair time (sine, 256-unit paper sizes), x2."""
+    """Minutes: N^2 / 2 pairs at 5 ms per pair (2 threads, sine at paper sizes, width 32).
+
+    Measured 4.9-9.9 ms/pair with the machine at load 17-22 on 2 cores; an unloaded pair costs
+    ~2.6 ms (52 MFLOP at ~20 GFLOP/s + ~0.25 ms of small SVDs), so 5 ms is ~2x headroom.
+    """
     n = len(population(wildcards.task))
-    return int(max(10, 2 * n * n / 2 * 0.45e-3 / 60))
+    return int(max(10, n * n / 2 * 5e-3 / 60))
 
 
 def _all_records(wildcards):
