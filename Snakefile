@@ -41,6 +41,11 @@ rule all:
             task=TASKS,
             metric=config["similarity"]["extra_metrics"],
         ),
+        expand(
+            "results/{task}/cca/sensitivity/k{k}/distance.npy",
+            task=TASKS,
+            k=config["similarity"]["sensitivity_components"],
+        ),
         expand("results/{task}/dynamics/correlations.json", task=TASKS),
         "results/random_mode/table.csv",
         FIGURE_TARGETS,
