@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+"""Measured per-shard costs of the paper study (configs/paper.yaml) at its real sizes.
+
+Runs one shard of the largest networks (``--hidden``, 256 in the paper; ``shard_size`` networks, 40)
+per task and architecture through the per-shard stages, by calling the workflow's scripts the way
+rules/*.smk call them, each under ``/usr/bin/time -v``:
+
+    train (trained shard, --train-steps optimiser steps instead of n_steps; and its untrained twin)
+    extract-states (trained and untrained shard) -> fixed-points -> topology-graph -> dynamics
+
+Training steps are cut: the training loop's own wall time (``shard_wall_time_s`` of train.json) is
+scaled linearly to the configured ``n_steps``; start-up and validation are counted once. The few-step
+networks are far from trained, so their statuses are rewritten to ``kept`` before the analysis
+stages (costs only: fixed points of untrained-looking networks, not results). Every row records the
+1-minute load average (``uptime``): the machine may be shared, CPU seconds are the robust number.
+
+    PYTHONPATH=$PWD OMP_NUM_THREADS=1 python benchmarks/bench_paper_slice.py \
+        --workdir /tmp/paper_slice --tasks flipflop cdi sine --architectures gru --train-steps 2
+
+Writes ``measurements.tsv`` (one row per stage run) in ``--workdir`` and prints it. The stage
+commands are built in :data:`STAGES` (one function each): adapt them there when a script changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+
+
+def _json(value) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def task_params(config, task):
+    return _json(config["tasks"][task].get("params", {}))
+
+
+def training(config, task, steps):
+    merged = {**config["training"], **config["tasks"][task].get("training", {})}
+    merged["n_steps"] = steps
+    return _json(merged)
+
+
+# One command builder per stage (mirrors rules/*.smk); d = the shard's paths, c = config.
+STAGES = {
+    "population": lambda c, t, d: [
+        "scripts/population.py", "--task", t, "--population", _json(c["population"]),
+        "--study-seed", str(c.get("study_seed", 0)), "--output", d["population"]],
+    "train": lambda c, t, d: [
+        "scripts/train.py", "--population", d["population"], "--shard", d["shard"], "--task", t,
+        "--task-params", task_params(c, t), "--training", training(c, t, d["steps"]),
+        "--device", "cpu", "--threads", "1", "--no-progress",
+        "--weights", d["weights"], "--records", d["records"]],
+    "extract_states": lambda c, t, d: [
+        "scripts/extract_states.py", "--weights", d["weights"], "--records", d["records"],
+        "--task", t, "--task-params", task_params(c, t), "--device", "cpu", "--threads", "1",
+        "--output", d["states"]],
+    "fixed_points": lambda c, t, d: [
+        "scripts/fixed_points.py", "--weights", d["weights"], "--records", d["records"],
+        "--states", d["states"], "--task", t, "--task-params", task_params(c, t),
+        "--options", _json(c["fixed_points"]), "--device", "cpu", "--threads", "1",
+        "--output-npz", d["fp_npz"], "--output-csv", d["fp_csv"]],
+    "topology_graph": lambda c, t, d: [
+        "scripts/topology_graph.py", "--task", t, "--task-params", task_params(c, t),
+        "--weights", d["weights"], "--fixed-points", d["fp_npz"],
+        "--options", _json(c["topology"]["graph"]), "--device", "cpu", "--threads", "1",
+        "--output", d["topology"]],
+    "dynamics": lambda c, t, d: [
+        "scripts/dynamics.py", "shard", "--weights", d["weights"], "--records", d["records"],
+        "--states", d["states"], "--options", _json(c.get("dynamics", {})), "--device", "cpu",
+        "--threads", "1", "--output", d["dynamics"]],
+}
+
+TIME_FIELDS = {
+    "wall_s": r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)",
+    "user_s": r"User time \(seconds\): (\S+)",
+    "sys_s": r"System time \(seconds\): (\S+)",
+    "max_rss_kb": r"Maximum resident set size \(kbytes\): (\d+)",
+}
+
+
+def _seconds(clock: str) -> float:
+    parts = [float(p) for p in clock.split(":")]
+    return sum(p * 60**i for i, p in enumerate(reversed(parts)))
+
+
+def load1() -> float:
+    return os.getloadavg()[0]
+
+
+def measure(stage, argv, log_path) -> dict:
+    """Run ``python argv`` under /usr/bin/time -v; wall, CPU and peak RSS."""
+    timing = Path(str(log_path) + ".time")
+    load = load1()
+    with open(log_path, "w") as log:
+        code = subprocess.call(["/usr/bin/time", "-v", "-o", str(timing), PY, *argv],
+                               cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    if code:
+        raise SystemExit(f"{stage} failed (exit {code}); see {log_path}")
+    text = timing.read_text()
+    row = {}
+    for key, pattern in TIME_FIELDS.items():
+        value = re.search(pattern, text).group(1)
+        row[key] = _seconds(value) if key == "wall_s" else float(value)
+    row["cpu_s"] = row["user_s"] + row["sys_s"]
+    row["max_rss_mb"] = row.pop("max_rss_kb") / 1024
+    row["load1"] = load
+    return row
+
+
+def shard_paths(work: Path, task: str, shard: str, steps: int) -> dict:
+    base = work / task
+    return {
+        "shard": shard, "steps": steps, "population": str(base / "population.csv"),
+        "weights": str(base / "shards" / shard / "weights.safetensors"),
+        "records": str(base / "shards" / shard / "train.json"),
+        "states": str(base / "states" / f"{shard}.npz"),
+        "fp_npz": str(base / "fixed_points" / f"{shard}.npz"),
+        "fp_csv": str(base / "fixed_points" / f"{shard}.csv"),
+        "topology": str(base / "topology" / f"{shard}.json"),
+        "dynamics": str(base / "dynamics" / f"{shard}.csv"),
+    }
+
+
+# Files each stage writes (their sizes are the stage's disk per shard).
+OUTPUTS = {"train": ("weights", "records"), "extract_states": ("states",),
+           "fixed_points": ("fp_npz", "fp_csv"), "topology_graph": ("topology",), "dynamics": ("dynamics",)}
+
+
+def mark_kept(records_path: str, n_kept: int | None = None) -> None:
+    """Costs only: treat the first ``n_kept`` (default all) networks of the few-step shard as kept."""
+    records = json.loads(Path(records_path).read_text())
+    for i, row in enumerate(records["networks"]):
+        row["status"] = "kept" if n_kept is None or i < n_kept else "above-threshold"
+    Path(records_path).write_text(json.dumps(records))
+
+
+def startup(work: Path, stage: str) -> dict:
+    """Start-up of a stage's script: ``python scripts/X.py --help`` imports all it imports."""
+    script = {"extract_states": "extract_states", "topology_graph": "topology_graph"}.get(stage, stage)
+    argv = [f"scripts/{script}.py", *(["shard"] if stage == "dynamics" else []), "--help"]
+    log = work / "logs" / f"startup-{stage}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    return measure(stage, argv, log)
+
+
+def run_stage(config, work, task, stage, paths, rows, out, extra=None) -> dict:
+    """Run one stage on one shard, measure it, append a row to ``out``."""
+    for key in ("weights", "states", "fp_npz", "topology", "dynamics"):
+        Path(paths[key]).parent.mkdir(parents=True, exist_ok=True)
+    log = work / "logs" / f"{task}-{paths['shard']}-{stage}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    row = {"task": task, "shard": paths["shard"], "stage": stage,
+           **measure(stage, STAGES[stage](config, task, paths), log)}
+    row["disk_mb"] = sum(os.path.getsize(paths[k]) for k in OUTPUTS[stage]) / 1e6
+    row.update(extra or {})
+    row["seconds_taken"] = round(time.time() - started, 1)
+    rows.append(row)
+    print("\t".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),
+          flush=True)
+    write_rows(rows, out)
+    return row
+
+
+def write_rows(rows, out: Path) -> None:
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    lines = ["\t".join(keys)] + ["\t".join(str(r.get(k, "")) for k in keys) for r in rows]
+    out.write_text("\n".join(lines) + "\n")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default=str(ROOT / "configs" / "paper.yaml"))
+    parser.add_argument("--workdir", default="/tmp/paper_slice")
+    parser.add_argument("--tasks", nargs="+", default=["flipflop", "cdi", "sine"])
+    parser.add_argument("--architectures", nargs="+", default=["gru"])
+    parser.add_argument("--activation", default="tanh")
+    parser.add_argument("--hidden", type=int, default=None, help="default: the largest configured size")
+    parser.add_argument("--train-steps", type=int, nargs="+", default=[3],
+                        help="optimiser steps run per task (one value, or one per task)")
+    parser.add_argument("--analysed", type=int, default=2,
+                        help="kept networks the fixed-point, topology and dynamics stages run on (their "
+                        "costs are per network: scaled to the shard's size)")
+    parser.add_argument("--train-only", action="store_true", help="only the train stage (and its twin)")
+    parser.add_argument("--startup", action="store_true", help="also time each script's --help")
+    args = parser.parse_args(argv)
+    config = yaml.safe_load(Path(args.config).read_text())
+    hidden = args.hidden or max(config["population"]["hidden_sizes"])
+    shard_size = int(config["population"]["shard_size"])
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    out = work / "measurements.tsv"
+    rows = []
+    if out.exists():
+        text = out.read_text().splitlines()
+        keys = text[0].split("\t")
+        rows = [dict(zip(keys, line.split("\t"))) for line in text[1:]]
+    if args.startup:
+        for stage in OUTPUTS:
+            rows.append({"task": "-", "shard": "-", "stage": f"startup:{stage}", **startup(work, stage)})
+            print(rows[-1], flush=True)
+            write_rows(rows, out)
+    steps = args.train_steps * len(args.tasks) if len(args.train_steps) == 1 else args.train_steps
+    for task, n_run in zip(args.tasks, steps):
+        pop = shard_paths(work, task, "-", 0)["population"]
+        if not Path(pop).exists():
+            Path(pop).parent.mkdir(parents=True, exist_ok=True)
+            subprocess.check_call([PY, *STAGES["population"](config, task, {"population": pop})], cwd=ROOT)
+        n_steps = config["tasks"][task].get("training", {}).get("n_steps", config["training"]["n_steps"])
+        for arch in args.architectures:
+            name = f"{arch}-{args.activation}-h{hidden}"
+            twin = shard_paths(work, task, f"{name}-untrained-000", 0)
+            paths = shard_paths(work, task, f"{name}-000", n_run)
+            # The untrained twin runs train.py with n_steps = 0: start-up, initialisation and
+            # validation, exactly what the trained shard does besides its steps.
+            base = run_stage(config, work, task, "train", twin, rows, out)
+            row = run_stage(config, work, task, "train", paths, rows, out)
+            record = json.loads(Path(paths["records"]).read_text())["networks"][0]
+            step_cpu = max(row["cpu_s"] - base["cpu_s"], 0.0) / n_run
+            step_wall = float(record["shard_wall_time_s"]) / n_run
+            row.update(steps_run=n_run, n_steps=n_steps, step_cpu_s=step_cpu, step_wall_s=step_wall,
+                       scaled_cpu_s=base["cpu_s"] + step_cpu * n_steps,
+                       scaled_wall_s=base["wall_s"] + step_wall * n_steps)
+            write_rows(rows, out)
+            if args.train_only:
+                continue
+            mark_kept(paths["records"])
+            run_stage(config, work, task, "extract_states", paths, rows, out)
+            run_stage(config, work, task, "extract_states", twin, rows, out)
+            mark_kept(paths["records"], args.analysed)
+            scale = {"analysed": args.analysed, "scale": shard_size / args.analysed}
+            for stage in ("fixed_points", "topology_graph", "dynamics"):
+                run_stage(config, work, task, stage, paths, rows, out, scale)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
