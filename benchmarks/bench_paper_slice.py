@@ -180,6 +180,161 @@ def write_rows(rows, out: Path) -> None:
     out.write_text("\n".join(lines) + "\n")
 
 
+def thread_seconds(fn, repeats: int = 5, inner: int = 3) -> float:
+    """Best-of-``repeats`` CPU seconds of this thread per call of ``fn``: robust to a shared machine
+    (time the process waits for a core is not counted)."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.thread_time()
+        for _ in range(inner):
+            fn()
+        best = min(best, (time.thread_time() - start) / inner)
+    return best
+
+
+def flops_report(config, shard_size: int, hidden: int, step_cpu: dict) -> list[dict]:
+    """The physical limit: matmul FLOPs of the paper's training against this CPU's measured peak.
+
+    Peak: float32 ``bmm`` at the shard's shapes (``[N, B, n] @ [N, n, G n]``, one thread, CPU
+    seconds) and one 2048^2 matmul. ``step_cpu``: {(task, arch): measured CPU seconds per step}.
+    """
+    import torch
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_train import model_flops
+
+    from rnnuniv.cells import N_BLOCKS
+    from rnnuniv.tasks import make_task
+
+    torch.set_num_threads(1)
+    batch = int(config["training"]["batch_size"])
+    rows = []
+    big = torch.randn(2048, 2048)
+    square = 2 * 2048**3 / thread_seconds(lambda: big @ big)
+    rows.append({"what": "peak", "shape": "2048x2048 @ 2048x2048", "gflops": square / 1e9})
+    peaks = {}
+    for arch, blocks in N_BLOCKS.items():
+        a = torch.randn(shard_size, batch, hidden)
+        b = torch.randn(shard_size, hidden, blocks * hidden)
+        out = torch.empty(shard_size, batch, blocks * hidden)
+        peaks[arch] = 2 * shard_size * batch * hidden * blocks * hidden / thread_seconds(
+            lambda: torch.bmm(a, b, out=out), inner=20)
+        rows.append({"what": "peak", "shape": f"bmm [{shard_size},{batch},{hidden}]@[{shard_size},{hidden},"
+                     f"{blocks * hidden}] ({arch})", "gflops": peaks[arch] / 1e9})
+    pop = config["population"]
+    per_group = len(pop["l2"]) * len(pop["learning_rates"]) * pop["n_seeds"] * len(pop["activations"])
+    total = 0.0
+    for task_name, spec in config["tasks"].items():
+        task = make_task(task_name, **spec.get("params", {}))
+        n_steps = spec.get("training", {}).get("n_steps", config["training"]["n_steps"])
+        for arch in pop["architectures"]:
+            for n in pop["hidden_sizes"]:
+                per_step = model_flops(arch, n, task.n_inputs, task.n_outputs, batch, task.n_steps)
+                flops = per_step * n_steps * per_group
+                total += flops
+                row = {"what": "training", "task": task_name, "arch": arch, "n_hidden": n,
+                       "tflop": flops / 1e12, "cpu_hours_at_peak": flops / peaks[arch] / 3600}
+                if n == hidden and (task_name, arch) in step_cpu:
+                    achieved = per_step * shard_size / step_cpu[(task_name, arch)]
+                    row.update(shard_gflops=achieved / 1e9, fraction_of_peak=achieved / peaks[arch])
+                rows.append(row)
+    rows.append({"what": "training", "task": "all", "tflop": total / 1e12,
+                 "cpu_hours_at_peak": total / min(peaks.values()) / 3600})
+    return rows
+
+
+def read_rows(path: Path) -> list[dict]:
+    text = path.read_text().splitlines()
+    keys = text[0].split("\t")
+    return [dict(zip(keys, line.split("\t"))) for line in text[1:]]
+
+
+def dag_counts(configfile: str) -> dict[str, int]:
+    """Jobs per rule of the study's DAG (``snakemake -n``'s job stats)."""
+    listing = subprocess.run(["snakemake", "-n", "--configfile", configfile], cwd=ROOT, text=True,
+                             capture_output=True, check=True).stdout
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", listing, re.M)}
+
+
+def report(config, workdirs: list[Path], configfile: str) -> str:
+    """README-ready markdown: per stage and task, measured per-shard cost and the study's totals.
+
+    Training: CPU seconds = the untrained twin's (start-up, initialisation, validation) + n_steps x the
+    measured CPU seconds per step; other architectures and sizes from their matmul FLOPs at the
+    fraction of peak the measured shard reached. Analysis stages: every shard costed as the measured
+    256-unit shard (an upper bound; 64- and 128-unit shards are cheaper). Stages run on ``analysed``
+    networks are scaled to ``shard_size``: start-up (``--help`` of the script) + the rest x scale.
+    """
+    # A later workdir's row replaces an earlier one of the same task, shard and stage (a rerun).
+    latest = {(r["task"], r["shard"], r["stage"]): r for w in workdirs if (w / "measurements.tsv").exists()
+              for r in read_rows(w / "measurements.tsv")}
+    rows = list(latest.values())
+    flops = next((json.loads((w / "flops.json").read_text()) for w in workdirs if (w / "flops.json").exists()), [])
+    startup_cpu = {r["stage"].split(":")[1]: float(r["cpu_s"]) for r in rows if r["stage"].startswith("startup:")}
+    counts = dag_counts(configfile)
+    n_tasks = len(config["tasks"])
+    lines = ["| stage | task | per shard: CPU s | wall s (load) | peak RSS GB | disk MB | shards | CPU-hours |",
+             "|---|---|---|---|---|---|---|---|"]
+    totals, disk = {}, {}
+    for r in rows:
+        if r["stage"].startswith("startup:"):
+            continue
+        stage, task, untrained = r["stage"], r["task"], "untrained" in r["shard"]
+        cpu, wall, rss = float(r["cpu_s"]), float(r["wall_s"]), float(r["max_rss_mb"]) / 1024
+        mb = float(r["disk_mb"])
+        scale = float(r.get("scale") or 1)
+        if scale != 1:
+            start = startup_cpu.get(stage, 0.0)
+            cpu = start + (cpu - start) * scale
+            mb *= scale
+        if stage == "train" and not untrained:
+            cpu, wall = float(r["scaled_cpu_s"]), float(r["scaled_wall_s"])
+        shards = counts.get(stage, 0) // n_tasks // (2 if stage in ("train", "extract_states") else 1)
+        hours = cpu * shards / 3600
+        name = f"{stage}{' (untrained twins)' if untrained else ''}"
+        if stage == "train" and not untrained:
+            name += f" ({r['steps_run']} steps run, scaled to {r['n_steps']})"
+        note = f"{scale:.0f}x {r.get('analysed')} networks" if scale != 1 else ""
+        lines.append(f"| {name} | {task} | {cpu:,.0f} | {wall:,.0f} ({float(r['load1']):.0f}) | {rss:.2f} "
+                     f"| {mb:,.0f} | {shards} | {hours:,.1f} {note} |")
+        key = stage + (" twin" if untrained else "")
+        totals[key] = totals.get(key, 0.0) + hours
+        disk[key] = disk.get(key, 0.0) + mb * shards / 1e3
+    lines.append("")
+    lines.append("| stage | CPU-hours, whole study (every shard at its measured 256-unit cost) | disk GB |")
+    lines.append("|---|---|---|")
+    for key in totals:
+        lines.append(f"| {key} | {totals[key]:,.0f} | {disk[key]:,.1f} |")
+    lines.append(f"| **all measured stages** | **{sum(totals.values()):,.0f}** | **{sum(disk.values()):,.0f}** |")
+    if flops:
+        peak = [f for f in flops if f["what"] == "peak"]
+        lines += ["", "| matmul peak (float32, 1 thread, CPU seconds) | GFLOP/s |", "|---|---|"]
+        lines += [f"| {f['shape']} | {f['gflops']:.0f} |" for f in peak]
+        reached = [f for f in flops if "fraction_of_peak" in f]
+        lines += ["", "| measured shard | GFLOP/s | fraction of peak |", "|---|---|---|"]
+        lines += [f"| {f['task']} {f['arch']} n={f['n_hidden']} | {f['shard_gflops']:.0f} | "
+                  f"{f['fraction_of_peak']:.0%} |" for f in reached]
+        total = next(f for f in flops if f.get("task") == "all")
+        lines += ["", f"Training FLOPs of the paper study (matmuls, forward + backward): "
+                  f"{total['tflop'] / 1e3:,.0f} PFLOP; at this CPU's peak {total['cpu_hours_at_peak']:,.0f} "
+                  "CPU-hours."]
+        by_task = {}
+        for f in flops:
+            if f["what"] == "training" and f.get("task") != "all":
+                by_task.setdefault(f["task"], []).append(f)
+        for task, group in by_task.items():
+            measured = [f for f in group if "fraction_of_peak" in f]
+            if not measured:
+                continue
+            fraction = measured[0]["fraction_of_peak"]
+            hours = sum(f["cpu_hours_at_peak"] for f in group) / fraction
+            lines.append(f"- {task}: {sum(f['tflop'] for f in group) / 1e3:,.1f} PFLOP; at the measured "
+                         f"{fraction:.0%} of peak for every architecture and size: {hours:,.0f} CPU-hours of "
+                         "training steps.")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=str(ROOT / "configs" / "paper.yaml"))
@@ -195,18 +350,33 @@ def main(argv=None) -> int:
                         "costs are per network: scaled to the shard's size)")
     parser.add_argument("--train-only", action="store_true", help="only the train stage (and its twin)")
     parser.add_argument("--startup", action="store_true", help="also time each script's --help")
+    parser.add_argument("--flops", action="store_true",
+                        help="only the FLOP bound: paper training FLOPs, matmul peak, fraction reached by "
+                        "the train rows already in --workdir")
+    parser.add_argument("--report", nargs="+", metavar="WORKDIR", default=None,
+                        help="only write report.md (markdown) from the measurements in these workdirs")
     args = parser.parse_args(argv)
+    if args.report:
+        text = report(yaml.safe_load(Path(args.config).read_text()), [Path(w) for w in args.report],
+                      str(Path(args.config).relative_to(ROOT)) if Path(args.config).is_absolute() else args.config)
+        (Path(args.report[0]) / "report.md").write_text(text)
+        print(text)
+        return 0
     config = yaml.safe_load(Path(args.config).read_text())
     hidden = args.hidden or max(config["population"]["hidden_sizes"])
     shard_size = int(config["population"]["shard_size"])
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     out = work / "measurements.tsv"
-    rows = []
-    if out.exists():
-        text = out.read_text().splitlines()
-        keys = text[0].split("\t")
-        rows = [dict(zip(keys, line.split("\t"))) for line in text[1:]]
+    rows = read_rows(out) if out.exists() else []
+    if args.flops:
+        step_cpu = {(r["task"], r["shard"].split("-")[0]): float(r["step_cpu_s"]) for r in rows
+                    if r.get("stage") == "train" and r.get("step_cpu_s") not in (None, "")}
+        report = flops_report(config, shard_size, hidden, step_cpu)
+        (work / "flops.json").write_text(json.dumps(report, indent=1))
+        for row in report:
+            print({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
+        return 0
     if args.startup:
         for stage in OUTPUTS:
             rows.append({"task": "-", "shard": "-", "stage": f"startup:{stage}", **startup(work, stage)})
