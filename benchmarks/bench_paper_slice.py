@@ -289,7 +289,7 @@ def report(config, workdirs: list[Path], configfile: str) -> str:
             cpu = start + (cpu - start) * scale
             mb *= scale
         if stage == "train" and not untrained:
-            cpu, wall = float(r["scaled_cpu_s"]), float(r["scaled_wall_s"])
+            cpu = float(r["scaled_cpu_s"])  # wall: of the run itself (steps_run steps), at its load
         shards = counts.get(stage, 0) // n_tasks // (2 if stage in ("train", "extract_states") else 1)
         hours = cpu * shards / 3600
         name = f"{stage}{' (untrained twins)' if untrained else ''}"
@@ -350,9 +350,9 @@ def main(argv=None) -> int:
                         "costs are per network: scaled to the shard's size)")
     parser.add_argument("--train-only", action="store_true", help="only the train stage (and its twin)")
     parser.add_argument("--startup", action="store_true", help="also time each script's --help")
-    parser.add_argument("--flops", action="store_true",
-                        help="only the FLOP bound: paper training FLOPs, matmul peak, fraction reached by "
-                        "the train rows already in --workdir")
+    parser.add_argument("--flops", nargs="*", metavar="WORKDIR", default=None,
+                        help="only the FLOP bound (flops.json in --workdir): paper training FLOPs, matmul "
+                        "peak, and the fraction of it reached by the train rows in these workdirs")
     parser.add_argument("--report", nargs="+", metavar="WORKDIR", default=None,
                         help="only write report.md (markdown) from the measurements in these workdirs")
     args = parser.parse_args(argv)
@@ -369,12 +369,14 @@ def main(argv=None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     out = work / "measurements.tsv"
     rows = read_rows(out) if out.exists() else []
-    if args.flops:
+    if args.flops is not None:
+        for other in args.flops:
+            rows += read_rows(Path(other) / "measurements.tsv")
         step_cpu = {(r["task"], r["shard"].split("-")[0]): float(r["step_cpu_s"]) for r in rows
                     if r.get("stage") == "train" and r.get("step_cpu_s") not in (None, "")}
-        report = flops_report(config, shard_size, hidden, step_cpu)
-        (work / "flops.json").write_text(json.dumps(report, indent=1))
-        for row in report:
+        limit = flops_report(config, shard_size, hidden, step_cpu)
+        (work / "flops.json").write_text(json.dumps(limit, indent=1))
+        for row in limit:
             print({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
         return 0
     if args.startup:

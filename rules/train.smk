@@ -36,8 +36,8 @@ rule train:
         "../envs/rnnuniv.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=120,
+        mem_mb=lambda wildcards, attempt: 4000 * 2 ** (attempt - 1),
+        runtime=lambda wildcards, attempt: 1440 * attempt,
     params:
         task_params=lambda wildcards: task_params(wildcards.task),
         training=lambda wildcards: training_config(wildcards.task),
