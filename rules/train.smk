@@ -36,8 +36,50 @@ rule train:
         "../envs/rnnuniv.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wildcards, attempt: 4000 * 2 ** (attempt - 1),
-        runtime=lambda wildcards, attempt: 1440 * attempt,
+        # Peak: backward's activations (3 G + 1 state-widths per trial and step, +1 for the LSTM)
+        # or validation's states (S x validation_batch_size), float32, over shard_size networks.
+        mem_mb=lambda wildcards, attempt: attempt
+        * int(
+            2000
+            + 4e-6
+            * config["population"]["shard_size"]
+            * json.loads(task_params(wildcards.task)).get("n_steps", 500)
+            * int(wildcards.shard.split("-h")[1].split("-")[0])
+            * max(
+                (
+                    3
+                    * {"vanilla": 1, "ugrnn": 2, "gru": 3, "lstm": 4}[
+                        wildcards.shard.split("-")[0]
+                    ]
+                    + 1
+                    + ("lstm" in wildcards.shard)
+                )
+                * json.loads(training_config(wildcards.task))["batch_size"],
+                (1 + ("lstm" in wildcards.shard))
+                * json.loads(training_config(wildcards.task))["validation_batch_size"],
+            )
+        ),
+        # Matmul FLOPs of the steps at 3e10 FLOP/s (half the measured sustained rate), capped at
+        # 48 h per attempt: a retry resumes from the checkpoint.
+        runtime=lambda wildcards, attempt: attempt
+        * min(
+            2880,
+            30
+            + int(
+                6
+                * ("untrained" not in wildcards.shard)
+                * json.loads(training_config(wildcards.task))["n_steps"]
+                * json.loads(training_config(wildcards.task))["batch_size"]
+                * config["population"]["shard_size"]
+                * json.loads(task_params(wildcards.task)).get("n_steps", 500)
+                * int(wildcards.shard.split("-h")[1].split("-")[0]) ** 2
+                * {"vanilla": 1, "ugrnn": 2, "gru": 3, "lstm": 4}[
+                    wildcards.shard.split("-")[0]
+                ]
+                / 3e10
+                / 60
+            ),
+        ),
     params:
         task_params=lambda wildcards: task_params(wildcards.task),
         training=lambda wildcards: training_config(wildcards.task),

@@ -261,5 +261,6 @@ def test_profile_gpu_lines_reach_the_submitted_sbatch_call(tmp_path: Path) -> No
     assert len(train) == 1 and len(others) == 1, (submitted, run.stdout[-4000:])
     assert re.search(r"(^|\s)--gpus=1(\s|$)", train[0]), train[0]
     assert "--gpus" not in others[0] and "--gres" not in others[0], others[0]
-    # and the rule's resources at the first attempt (rules/train.smk): 4000 MB, 1440 min
-    assert re.search(r"--mem[= ]4000(\s|$)", train[0]) and re.search(r"-t 1440(\s|$)", train[0]), train[0]
+    # and the rule's resources at the first attempt (rules/train.smk): at 8 units, the 2000 MB and
+    # 30 min floors
+    assert re.search(r"--mem[= ]2000(\s|$)", train[0]) and re.search(r"-t 30(\s|$)", train[0]), train[0]
