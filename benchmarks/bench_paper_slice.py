@@ -349,6 +349,9 @@ def main(argv=None) -> int:
                         help="kept networks the fixed-point, topology and dynamics stages run on (their "
                         "costs are per network: scaled to the shard's size)")
     parser.add_argument("--train-only", action="store_true", help="only the train stage (and its twin)")
+    parser.add_argument("--shard-size", type=int, default=None,
+                        help="networks per shard instead of the config's (to fit a shared machine's "
+                        "memory; per-network costs then scale by shard_size / this)")
     parser.add_argument("--startup", action="store_true", help="also time each script's --help")
     parser.add_argument("--flops", nargs="*", metavar="WORKDIR", default=None,
                         help="only the FLOP bound (flops.json in --workdir): paper training FLOPs, matmul "
@@ -365,6 +368,8 @@ def main(argv=None) -> int:
     config = yaml.safe_load(Path(args.config).read_text())
     hidden = args.hidden or max(config["population"]["hidden_sizes"])
     shard_size = int(config["population"]["shard_size"])
+    if args.shard_size:
+        config["population"]["shard_size"] = args.shard_size
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     out = work / "measurements.tsv"
@@ -402,7 +407,8 @@ def main(argv=None) -> int:
             record = json.loads(Path(paths["records"]).read_text())["networks"][0]
             step_cpu = max(row["cpu_s"] - base["cpu_s"], 0.0) / n_run
             step_wall = float(record["shard_wall_time_s"]) / n_run
-            row.update(steps_run=n_run, n_steps=n_steps, step_cpu_s=step_cpu, step_wall_s=step_wall,
+            row.update(networks=config["population"]["shard_size"], steps_run=n_run, n_steps=n_steps,
+                       step_cpu_s=step_cpu, step_wall_s=step_wall,
                        scaled_cpu_s=base["cpu_s"] + step_cpu * n_steps,
                        scaled_wall_s=base["wall_s"] + step_wall * n_steps)
             write_rows(rows, out)

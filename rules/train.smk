@@ -36,8 +36,9 @@ rule train:
         "../envs/rnnuniv.yaml"
     threads: 1
     resources:
-        # Peak: backward's activations (3 G + 1 state-widths per trial and step, +1 for the LSTM)
-        # or validation's states (S x validation_batch_size), float32, over shard_size networks.
+        # Peak: backward's activations (3 G + 4 widths of n per trial and step, +2 for the LSTM:
+        # states, gates, gradients; a sine GRU-256 shard was killed at 14.5 GB) or validation's
+        # states (S x validation_batch_size; 10.7 GB measured), float32, over shard_size networks.
         mem_mb=lambda wildcards, attempt: attempt
         * int(
             2000
@@ -51,8 +52,8 @@ rule train:
                     * {"vanilla": 1, "ugrnn": 2, "gru": 3, "lstm": 4}[
                         wildcards.shard.split("-")[0]
                     ]
-                    + 1
-                    + ("lstm" in wildcards.shard)
+                    + 4
+                    + 2 * ("lstm" in wildcards.shard)
                 )
                 * json.loads(training_config(wildcards.task))["batch_size"],
                 (1 + ("lstm" in wildcards.shard))
