@@ -119,3 +119,12 @@ def test_svcca_on_cuda_matches_cpu():
     on_cpu = similarity.svcca_distance_matrix(states, n_components=4)
     on_gpu = similarity.svcca_distance_matrix([s.cuda() for s in states], n_components=4)
     torch.testing.assert_close(torch.as_tensor(on_gpu), torch.as_tensor(on_cpu), rtol=1e-8, atol=1e-10)
+
+
+def test_build_name_differs_between_checkouts(monkeypatch, tmp_path):
+    """Two checkouts sharing the extension cache must not rebuild each other's kernels."""
+    here = native.build_name()
+    assert here.startswith("rnnuniv_pointwise_") and here == native.build_name()
+    monkeypatch.setattr(native, "SOURCE", tmp_path / "rnnuniv" / "csrc" / "pointwise.cpp")
+    elsewhere = native.build_name()
+    assert elsewhere != here and elsewhere.rsplit("_", 1)[0] == here.rsplit("_", 1)[0]
