@@ -36,9 +36,9 @@ rule train:
         "../envs/rnnuniv.yaml"
     threads: 1
     resources:
-        # Peak: backward's activations (3 G + 4 widths of n per trial and step, +2 for the LSTM:
-        # states, gates, gradients; a sine GRU-256 shard was killed at 14.5 GB) or validation's
-        # states (S x validation_batch_size; 10.7 GB measured), float32, over shard_size networks.
+        # Peak: backward's activations (3 G + 9 widths of n per trial and step, +2 for the LSTM;
+        # measured 17 for a sine GRU-256 shard: 6.0 GB for 10 networks) or validation's states
+        # (S x validation_batch_size; 10.7 GB measured for 40), float32, x shard_size networks.
         mem_mb=lambda wildcards, attempt: attempt
         * int(
             2000
@@ -52,7 +52,7 @@ rule train:
                     * {"vanilla": 1, "ugrnn": 2, "gru": 3, "lstm": 4}[
                         wildcards.shard.split("-")[0]
                     ]
-                    + 4
+                    + 9
                     + 2 * ("lstm" in wildcards.shard)
                 )
                 * json.loads(training_config(wildcards.task))["batch_size"],
