@@ -20,7 +20,7 @@ rule fixed_points:
     threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 8000 * 2 ** (attempt - 1),
-        runtime=lambda wildcards, attempt: 360 * attempt,
+        runtime=lambda wildcards, attempt: 720 * attempt,
     params:
         task_params=lambda wildcards: task_params(wildcards.task),
         options=json.dumps(config["fixed_points"], sort_keys=True),
