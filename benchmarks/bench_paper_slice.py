@@ -8,14 +8,21 @@ rules/*.smk call them, each under ``/usr/bin/time -v``:
     train (trained shard, --train-steps optimiser steps instead of n_steps; and its untrained twin)
     extract-states (trained and untrained shard) -> fixed-points -> topology-graph -> dynamics
 
-Training steps are cut: the training loop's own wall time (``shard_wall_time_s`` of train.json) is
-scaled linearly to the configured ``n_steps``; start-up and validation are counted once. The few-step
+Training steps are cut and scaled linearly to the configured ``n_steps``: CPU seconds per step =
+(CPU of the trained shard - CPU of its untrained twin, which runs the same start-up, initialisation
+and validation with 0 steps) / steps run; the twin's CPU is counted once. The few-step
 networks are far from trained, so their statuses are rewritten to ``kept`` before the analysis
 stages (costs only: fixed points of untrained-looking networks, not results). Every row records the
 1-minute load average (``uptime``): the machine may be shared, CPU seconds are the robust number.
 
-    PYTHONPATH=$PWD OMP_NUM_THREADS=1 python benchmarks/bench_paper_slice.py \
-        --workdir /tmp/paper_slice --tasks flipflop cdi sine --architectures gru --train-steps 2
+    PYTHONPATH=$PWD OMP_NUM_THREADS=1 python benchmarks/bench_paper_slice.py --startup
+        --workdir /tmp/paper_slice --tasks cdi flipflop --architectures gru --train-steps 3 --analysed 2
+    # sine at T = 500: a 40-network GRU-256 shard needs ~23 GB; on a small machine use 10 networks
+    # (per-network costs x4) and analyse 1 network (x40 of shard_size)
+    ... --workdir /tmp/paper_slice_sine --tasks sine --shard-size 10 --train-steps 2 --analysed 1
+    ... --workdir /tmp/paper_slice_sine --tasks sine --shard-size 10 --skip-train --analysed 1
+    ... --workdir /tmp/paper_slice --flops /tmp/paper_slice_sine    # FLOP bound, peak, fraction
+    ... --report /tmp/paper_slice /tmp/paper_slice_sine           # markdown tables
 
 Writes ``measurements.tsv`` (one row per stage run) in ``--workdir`` and prints it. The stage
 commands are built in :data:`STAGES` (one function each): adapt them there when a script changes.
@@ -349,6 +356,8 @@ def main(argv=None) -> int:
                         help="kept networks the fixed-point, topology and dynamics stages run on (their "
                         "costs are per network: scaled to the shard's size)")
     parser.add_argument("--train-only", action="store_true", help="only the train stage (and its twin)")
+    parser.add_argument("--skip-train", action="store_true",
+                        help="reuse the trained shard already in --workdir; run the analysis stages only")
     parser.add_argument("--shard-size", type=int, default=None,
                         help="networks per shard instead of the config's (to fit a shared machine's "
                         "memory; per-network costs then scale by shard_size / this)")
@@ -377,8 +386,10 @@ def main(argv=None) -> int:
     if args.flops is not None:
         for other in args.flops:
             rows += read_rows(Path(other) / "measurements.tsv")
-        step_cpu = {(r["task"], r["shard"].split("-")[0]): float(r["step_cpu_s"]) for r in rows
-                    if r.get("stage") == "train" and r.get("step_cpu_s") not in (None, "")}
+        # per 40-network shard: a row measured with --shard-size scales by shard_size / networks
+        step_cpu = {(r["task"], r["shard"].split("-")[0]):
+                    float(r["step_cpu_s"]) * shard_size / float(r.get("networks") or shard_size)
+                    for r in rows if r.get("stage") == "train" and r.get("step_cpu_s") not in (None, "")}
         limit = flops_report(config, shard_size, hidden, step_cpu)
         (work / "flops.json").write_text(json.dumps(limit, indent=1))
         for row in limit:
@@ -402,6 +413,15 @@ def main(argv=None) -> int:
             paths = shard_paths(work, task, f"{name}-000", n_run)
             # The untrained twin runs train.py with n_steps = 0: start-up, initialisation and
             # validation, exactly what the trained shard does besides its steps.
+            if args.skip_train:
+                mark_kept(paths["records"])
+                for stage in ("extract_states",):
+                    run_stage(config, work, task, stage, paths, rows, out)
+                mark_kept(paths["records"], args.analysed)
+                scale = {"analysed": args.analysed, "scale": shard_size / args.analysed}
+                for stage in ("fixed_points", "topology_graph", "dynamics"):
+                    run_stage(config, work, task, stage, paths, rows, out, scale)
+                continue
             base = run_stage(config, work, task, "train", twin, rows, out)
             row = run_stage(config, work, task, "train", paths, rows, out)
             record = json.loads(Path(paths["records"]).read_text())["networks"][0]
