@@ -7,6 +7,7 @@ prints seconds per network-step (one optimiser step of one network, data samplin
   autograd  the batched shard, rnnuniv.training.train_step, autograd through ``Cell.run``
   autograd-unbind  the same with ``Cell.run``'s per-step indexing of the drive replaced by unbind
   fused     the batched shard, rnnuniv.training.train_step, through ``rnnuniv.fused.run``
+  fused-cuda  the same on the GPU (torch path of ``fused.run``), added when CUDA is present
 
 Also prints the median over repeats, the ratio to the baseline, the load average (the machine may be
 shared), the thread count and the fraction of the machine's measured float32 matmul FLOP/s achieved
@@ -33,11 +34,13 @@ from rnnuniv.tasks import make_task
 TORCH_MODULES = {"gru": torch.nn.GRU, "lstm": torch.nn.LSTM, "vanilla": torch.nn.RNN}
 
 
-def matmul_flops_per_second(size: int = 2048, repeats: int = 5) -> float:
-    """Best-of-``repeats`` float32 FLOP/s of one ``size x size`` matmul: the machine's ceiling."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def matmul_flops_per_second(size: int = 2048, repeats: int = 5, device: str = "cpu") -> float:
+    """Best-of-``repeats`` float32 FLOP/s of one ``size x size`` matmul: the device's ceiling."""
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+    sync = torch.cuda.synchronize if device != "cpu" else (lambda: None)
     a @ b
-    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    sync()
+    best = min(_timed(lambda: (a @ b, sync())) for _ in range(repeats))
     return 2 * size**3 / best
 
 
@@ -119,17 +122,19 @@ def _trajectories_through(run):
         training.per_network_loss = original
 
 
-def train_batched(args, task, seeds: list[int], run, n_steps: int) -> None:
+def train_batched(args, task, seeds: list[int], run, n_steps: int, device: str = "cpu") -> None:
     """``n_steps`` batched optimiser steps of the whole shard with ``training.train_step``."""
     cell = make_cell(args.arch, args.activation)
     config = training.TrainingConfig(n_steps=n_steps, batch_size=args.batch, checkpoint_every=0)
-    state = training.init_state(cell, task, args.hidden, seeds, config)
-    l2 = torch.zeros(len(seeds))
-    learning_rate = torch.full((len(seeds),), args.lr)
+    state = training.init_state(cell, task, args.hidden, seeds, config, device)
+    l2 = torch.zeros(len(seeds), device=device)
+    learning_rate = torch.full((len(seeds),), args.lr, device=device)
     # The fused method is training's own loss; the others swap in their trajectory function.
     with _trajectories_through(run) if run is not fused.run else contextlib.nullcontext():
         for _ in range(n_steps):
             training.train_step(cell, task, state, l2, learning_rate, args.hidden, config)
+    if device != "cpu":
+        torch.cuda.synchronize()  # GPU kernels run asynchronously: time their completion
 
 
 # -- driver -----------------------------------------------------------------------------------------
@@ -155,7 +160,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--autograd-steps", type=int, default=None,
         help="steps of the autograd method per run (it can be very slow; default --steps)",
     )
-    parser.add_argument("--methods", default="baseline,autograd,fused")
+    parser.add_argument(
+        "--methods", default="baseline,autograd,fused",
+        help="comma-separated; fused-cuda is added whenever a CUDA device is present",
+    )
     parser.add_argument(
         "--return-freed-memory", action="store_true",
         help="leave glibc's malloc defaults (scripts/train.py keeps freed memory for reuse)",
@@ -192,8 +200,14 @@ def main(argv=None) -> None:
             args.networks * args.steps,
         ),
         "fused": (lambda: train_batched(args, task, seeds, fused.run, args.steps), args.networks * args.steps),
+        "fused-cuda": (
+            lambda: train_batched(args, task, seeds, fused.run, args.steps, "cuda"),
+            args.networks * args.steps,
+        ),
     }
     chosen = args.methods.split(",")
+    if torch.cuda.is_available() and "fused-cuda" not in chosen:
+        chosen.append("fused-cuda")  # the CUDA row, whenever there is a GPU
     # Warm-up (lazy initialisation, allocator) on a tiny run of each method, untimed.
     warm = argparse.Namespace(**{**vars(args), "steps": 1})
     for name in chosen:
@@ -201,7 +215,7 @@ def main(argv=None) -> None:
             train_baseline(warm, task, seeds[:1])
         else:
             run = {"autograd": _run_autograd, "autograd-unbind": _run_autograd_unbind}.get(name, fused.run)
-            train_batched(warm, task, seeds[:2], run, 1)
+            train_batched(warm, task, seeds[:2], run, 1, "cuda" if name == "fused-cuda" else "cpu")
     # Repeats interleave the methods, so a change in the machine's load hits all of them alike.
     per_network_step = {name: [] for name in chosen}
     for repeat in range(args.repeats):
@@ -217,13 +231,17 @@ def main(argv=None) -> None:
                 flush=True,
             )
     medians = {name: statistics.median(times) for name, times in per_network_step.items()}
+    peaks = {name: peak for name in chosen}
+    if "fused-cuda" in chosen:
+        peaks["fused-cuda"] = matmul_flops_per_second(4096, device="cuda")
+        print(f"  CUDA float32 matmul peak {peaks['fused-cuda'] / 1e9:.0f} GFLOP/s ({torch.cuda.get_device_name()})")
     print(f"medians over {args.repeats} repeats (load now {os.getloadavg()}):")
     for name in chosen:
         median = medians[name]
         ratio = f"{medians['baseline'] / median:6.2f}x vs baseline" if "baseline" in medians else ""
         print(
             f"  {name:15s} {median * 1e3:8.3f} ms/network-step  {ratio}  "
-            f"{flops / median / peak:6.1%} of matmul peak"
+            f"{flops / median / peaks[name]:6.1%} of matmul peak"
         )
 
 

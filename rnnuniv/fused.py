@@ -119,12 +119,28 @@ def _check_backend(backend: str) -> None:
         raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
 
 
+def choose_backend(backend: str, device: torch.device | str, dtype: torch.dtype, architecture: str) -> str:
+    """``"native"`` or ``"torch"``: the path :func:`run` takes for inputs of ``device`` and ``dtype``.
+
+    ``auto`` takes the compiled kernels only where they can run (CPU, float32/float64, an architecture
+    they implement; they may still fail to build, then :func:`_kernels` falls back to torch); a GPU
+    always gets the torch path. ``native`` where they cannot run is an error naming why.
+    """
+    _check_backend(backend)
+    usable = native.runs_on(device, dtype) and architecture in native.ARCH_CODES
+    if backend == "native" and not usable:
+        raise RuntimeError(
+            f"native kernels requested but unavailable for {architecture} in {dtype} on {device} "
+            "(they run on the CPU in float32/float64)"
+        )
+    return "native" if backend != "torch" and usable else "torch"
+
+
 def _kernels(backend: str, like: torch.Tensor, architecture: str):
     """The compiled kernels module for ``backend``, or ``None`` for the pure-torch path."""
-    if backend == "torch":
+    if choose_backend(backend, like.device, like.dtype, architecture) == "torch":
         return None
-    usable = native.supports(like) and architecture in native.ARCH_CODES
-    module = native.load() if usable else None
+    module = native.load()
     if module is None and backend == "native":
         raise RuntimeError(
             f"native kernels requested but unavailable for {architecture} in {like.dtype} on "

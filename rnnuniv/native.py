@@ -4,7 +4,12 @@ They are built on first use with ``torch.utils.cpp_extension`` (needs a C++ comp
 a minute, once per machine: the build is cached under ``TORCH_EXTENSIONS_DIR``, by default
 ``~/.cache/torch_extensions``, and concurrent jobs wait on torch's build lock). The build's name
 carries the CPU's vector ISA, so nodes of a heterogeneous cluster that share a home directory never
-load a build made for another instruction set.
+load a build made for another instruction set, and a digest of the source's path, so two checkouts
+sharing the cache each keep their own build (with one name, each load rewrote the other's
+``build.ninja`` and rebuilt it, a minute each time, with every job of both waiting on the lock).
+
+The kernels are CPU code: :func:`supports` (and :func:`runs_on`) admit CPU tensors only, so on a
+GPU :mod:`rnnuniv.fused` takes its pure-torch path and never builds or calls them.
 
 When the build is impossible (no compiler, a read-only cache) :func:`load` logs why, once, and returns
 ``None``; :mod:`rnnuniv.fused` then runs its pure-torch path, which computes the same quantities.
@@ -14,6 +19,7 @@ When the build is impossible (no compiler, a read-only cache) :func:`load` logs 
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import os
 import time
@@ -50,12 +56,12 @@ def load() -> ModuleType | None:
     try:
         from torch.utils import cpp_extension
 
-        isa, flags = _flags()
-        _clear_stale_lock(cpp_extension, f"rnnuniv_pointwise_{isa}")
+        name = build_name()
+        _clear_stale_lock(cpp_extension, name)
         return cpp_extension.load(
-            name=f"rnnuniv_pointwise_{isa}",
+            name=name,
             sources=[str(SOURCE)],
-            extra_cflags=flags,
+            extra_cflags=_flags()[1],
             verbose=False,
         )
     except Exception as err:  # no compiler, no ninja, a failed build: all mean "use torch"
@@ -63,6 +69,12 @@ def load() -> ModuleType | None:
             raise RuntimeError(f"RNNUNIV_NATIVE={setting} but the kernels did not build: {err}") from err
         log.warning("compiled recurrence kernels unavailable (%s); using the pure-torch path", err)
         return None
+
+
+def build_name() -> str:
+    """``rnnuniv_pointwise_<isa>_<digest of the source path>`` (see the module doc)."""
+    digest = hashlib.sha1(str(SOURCE.resolve()).encode()).hexdigest()[:8]
+    return f"rnnuniv_pointwise_{_flags()[0]}_{digest}"
 
 
 # A build takes about a minute; a lock this old was left by a build that was killed (Ctrl-C, a
@@ -82,6 +94,11 @@ def _clear_stale_lock(cpp_extension, name: str) -> None:
         lock.unlink(missing_ok=True)
 
 
+def runs_on(device: torch.device | str, dtype: torch.dtype) -> bool:
+    """Whether the kernels can run on tensors of ``device`` and ``dtype``: CPU, float32 or float64."""
+    return torch.device(device).type == "cpu" and dtype in (torch.float32, torch.float64)
+
+
 def supports(tensor: torch.Tensor) -> bool:
-    """The kernels handle float32 and float64 tensors on the CPU."""
-    return tensor.device.type == "cpu" and tensor.dtype in (torch.float32, torch.float64)
+    """The kernels handle float32 and float64 tensors on the CPU (:func:`runs_on`)."""
+    return runs_on(tensor.device, tensor.dtype)

@@ -21,8 +21,8 @@ rule dynamics:
         "../envs/rnnuniv.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=lambda wildcards, attempt: 3000 * 2 ** (attempt - 1),
+        runtime=lambda wildcards, attempt: 60 * attempt,
     params:
         options=json.dumps(config.get("dynamics", {}), sort_keys=True),
         device=config.get("device", "auto"),

@@ -19,8 +19,8 @@ rule fixed_points:
         "../envs/rnnuniv.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=lambda wildcards, attempt: 8000 * 2 ** (attempt - 1),
+        runtime=lambda wildcards, attempt: 720 * attempt,
     params:
         task_params=lambda wildcards: task_params(wildcards.task),
         options=json.dumps(config["fixed_points"], sort_keys=True),

@@ -17,8 +17,8 @@ rule extract_states:
         "../envs/rnnuniv.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=lambda wildcards, attempt: 8000 * 2 ** (attempt - 1),
+        runtime=lambda wildcards, attempt: 30 * attempt,
     params:
         task_params=lambda wildcards: task_params(wildcards.task),
         device=config.get("device", "auto"),

@@ -21,8 +21,8 @@ rule topology_graph:
         "../envs/rnnuniv.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=lambda wildcards, attempt: 3000 * 2 ** (attempt - 1),
+        runtime=lambda wildcards, attempt: 60 * attempt,
     params:
         task_params=lambda wildcards: task_params(wildcards.task),
         options=json.dumps(config["topology"]["graph"], sort_keys=True),

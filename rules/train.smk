@@ -36,8 +36,51 @@ rule train:
         "../envs/rnnuniv.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=120,
+        # Peak: backward's activations (3 G + 9 widths of n per trial and step, +2 for the LSTM;
+        # measured 17 for a sine GRU-256 shard: 6.0 GB for 10 networks) or validation's states
+        # (S x validation_batch_size; 10.7 GB measured for 40), float32, x shard_size networks.
+        mem_mb=lambda wildcards, attempt: attempt
+        * int(
+            2000
+            + 4e-6
+            * config["population"]["shard_size"]
+            * json.loads(task_params(wildcards.task)).get("n_steps", 500)
+            * int(wildcards.shard.split("-h")[1].split("-")[0])
+            * max(
+                (
+                    3
+                    * {"vanilla": 1, "ugrnn": 2, "gru": 3, "lstm": 4}[
+                        wildcards.shard.split("-")[0]
+                    ]
+                    + 9
+                    + 2 * ("lstm" in wildcards.shard)
+                )
+                * json.loads(training_config(wildcards.task))["batch_size"],
+                (1 + ("lstm" in wildcards.shard))
+                * json.loads(training_config(wildcards.task))["validation_batch_size"],
+            )
+        ),
+        # Matmul FLOPs of the steps at 3e10 FLOP/s (half the measured sustained rate), capped at
+        # 48 h per attempt: a retry resumes from the checkpoint.
+        runtime=lambda wildcards, attempt: attempt
+        * min(
+            2880,
+            30
+            + int(
+                6
+                * ("untrained" not in wildcards.shard)
+                * json.loads(training_config(wildcards.task))["n_steps"]
+                * json.loads(training_config(wildcards.task))["batch_size"]
+                * config["population"]["shard_size"]
+                * json.loads(task_params(wildcards.task)).get("n_steps", 500)
+                * int(wildcards.shard.split("-h")[1].split("-")[0]) ** 2
+                * {"vanilla": 1, "ugrnn": 2, "gru": 3, "lstm": 4}[
+                    wildcards.shard.split("-")[0]
+                ]
+                / 3e10
+                / 60
+            ),
+        ),
     params:
         task_params=lambda wildcards: task_params(wildcards.task),
         training=lambda wildcards: training_config(wildcards.task),

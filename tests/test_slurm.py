@@ -211,3 +211,56 @@ def test_workflow_runs_inside_slurm_jobs(tmp_path: Path) -> None:
             assert set(_slurm_jobs(env)) == set(jobs), "the second invocation submitted jobs"
         finally:
             cluster.stop()
+
+
+# The commented GPU lines of profiles/slurm/profile.yaml, exactly as shipped.
+GPU_LINES_COMMENTED = "# set-resources:\n#   train:\n#     gpu: 1\n"
+FAKE_SBATCH = """#!/bin/sh
+# Records each sbatch call (one line, its arguments) and refuses it: no cluster here.
+printf '%s\\n' "$*" >> "$FAKE_SBATCH_LOG"
+echo "fake sbatch: recorded" >&2
+exit 1
+"""
+
+
+def test_profile_gpu_lines_reach_the_submitted_sbatch_call(tmp_path: Path) -> None:
+    """Uncommenting the profile's GPU lines makes each train job ask sbatch for one GPU, and no
+    other job. No SLURM needed: a fake ``sbatch`` on PATH records the plugin's call and fails it."""
+    workdir = tmp_path / "workflow"
+    workdir.mkdir()
+    _copy_workflow(workdir)
+    profile = workdir / "profiles" / "slurm" / "profile.yaml"
+    text = profile.read_text()
+    assert GPU_LINES_COMMENTED in text, "the profile's commented GPU lines changed; update this test"
+    profile.write_text(text.replace(GPU_LINES_COMMENTED, GPU_LINES_COMMENTED.replace("# ", "")))
+
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    for name, body in {"sbatch": FAKE_SBATCH, "sinfo": "", "squeue": "", "sacct": "", "sacctmgr": "",
+                       "sshare": "", "scontrol": "", "scancel": ""}.items():
+        (fake_bin / name).write_text(body or "#!/bin/sh\nexit 0\n")
+        (fake_bin / name).chmod(0o755)
+    calls = tmp_path / "sbatch_calls.txt"
+    env = {**os.environ, "FAKE_SBATCH_LOG": str(calls),
+           "PATH": os.pathsep.join([str(fake_bin), str(Path(sys.executable).parent), os.environ["PATH"]])}
+    env.pop("SLURM_CONF", None)
+
+    # The population table locally (no profile), so the train jobs are ready to submit.
+    local = _run_snakemake(["results/flipflop/population.csv", "results/cdi/population.csv", "--cores", "1",
+                            "--configfile", CONFIG_FILE], workdir, env)
+    assert local.returncode == 0, local.stdout[-4000:]
+    (workdir / "results" / "cdi" / "population.csv").unlink()  # a non-GPU job to submit too
+    targets = ["results/flipflop/shards/vanilla-tanh-h8-000/weights.safetensors", "results/cdi/population.csv"]
+    run = _run_snakemake([*targets, "--profile", "profiles/slurm", "--configfile", CONFIG_FILE,
+                          "--retries", "0"],
+                         workdir, env)
+    assert run.returncode != 0, "the fake sbatch refuses every job, so the run must fail"
+    submitted = calls.read_text().splitlines() if calls.exists() else []
+    train = [call for call in submitted if "rule_train" in call]
+    others = [call for call in submitted if "rule_train" not in call]
+    assert len(train) == 1 and len(others) == 1, (submitted, run.stdout[-4000:])
+    assert re.search(r"(^|\s)--gpus=1(\s|$)", train[0]), train[0]
+    assert "--gpus" not in others[0] and "--gres" not in others[0], others[0]
+    # and the rule's resources at the first attempt (rules/train.smk): at 8 units, the 2000 MB and
+    # 30 min floors
+    assert re.search(r"--mem[= ]2000(\s|$)", train[0]) and re.search(r"-t 30(\s|$)", train[0]), train[0]
