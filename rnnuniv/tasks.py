@@ -206,7 +206,7 @@ class ContextIntegration(Task):
     name: ClassVar[str] = "cdi"
     n_inputs: ClassVar[int] = 4
     n_outputs: ClassVar[int] = 1
-    n_steps: int = 30     # T, steps per trial
+    n_steps: int = 35     # T, steps per trial (see the schema: a tau = 10 leaky integrator fails)
     mu_max: float = 0.5   # stream means drawn from U[-mu_max, mu_max]
     sigma: float = 0.5    # std of the per-step Gaussian noise on each stream
     # with sigma = mu_max the noise on the final target has std 1 / sqrt(T) ~ 0.18
