@@ -6,6 +6,7 @@ from snakemake.utils import validate
 
 from rnnuniv.population import build_population, shards
 
+
 def _check_replaced_keys(config):
     """Name the new key when a config still uses one that was replaced."""
     sections = [("training", config.get("training") or {})] + [
@@ -55,10 +56,23 @@ def training_config(task):
     return json.dumps(merged, sort_keys=True)
 
 
+class BookkeepingOptions:
+    """Command-line options that change no weight; deliberately not a builtin type (see rules/train.smk)."""
+
+    def __init__(self, **options):
+        self.options = options
+
+    def __str__(self):
+        return " ".join(
+            f"--{key.replace('_', '-')} {int(value)}"
+            for key, value in sorted(self.options.items())
+        )
+
+
 def keep_rule(task):
     """The keep rule's parameters: top-level `keep` with the task's overrides."""
-    rule = {"max_normalised_error": 0.05, **config.get("keep", {})}  # schema default
-    return {**rule, **config["tasks"][task].get("keep", {})}
+    keep = {"max_normalised_error": 0.05, **config.get("keep", {})}  # schema default
+    return {**keep, **config["tasks"][task].get("keep", {})}
 
 
 def task_params(task):
