@@ -44,7 +44,7 @@ from tqdm.auto import tqdm
 from . import fused
 from .cells import Cell, Params
 from .io import CorruptFileError, atomic_path
-from .tasks import Task
+from .tasks import Task, task_to_dict
 
 WEIGHT_KEYS = ("w_in", "w_rec", "w_out")
 # TrainingConfig fields that change no weight: excluded from the checkpoint fingerprint and from
@@ -221,8 +221,6 @@ def shard_fingerprint(
     network_ids: list[str] | None = None,
 ) -> dict[str, Any]:
     """Everything a shard's weights depend on (bookkeeping fields left out), as plain JSON."""
-    from .tasks import task_to_dict
-
     training = {k: v for k, v in asdict(config).items() if k not in BOOKKEEPING_KEYS}
     return json.loads(
         json.dumps(
