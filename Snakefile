@@ -18,6 +18,7 @@ include: "rules/fixed_points.smk"
 include: "rules/topology.smk"
 include: "rules/cca.smk"
 include: "rules/dynamics.smk"
+include: "rules/random_mode.smk"
 include: "rules/figures.smk"
 include: "rules/summary.smk"
 
@@ -40,7 +41,13 @@ rule all:
             task=TASKS,
             metric=config["similarity"]["extra_metrics"],
         ),
+        expand(
+            "results/{task}/cca/sensitivity/k{k}/distance.npy",
+            task=TASKS,
+            k=config["similarity"]["sensitivity_components"],
+        ),
         expand("results/{task}/dynamics/correlations.json", task=TASKS),
+        "results/random_mode/table.csv",
         FIGURE_TARGETS,
         "results/summary.json",
         "results/summary.md",

@@ -5,7 +5,8 @@ the trained network runs? Three families of numbers, all batched over a leading 
 
 - dynamics: the Lyapunov spectrum of the (input-driven) map ``h_{t+1} = F(h_t, x_t)`` by the QR
   (Benettin) method, and the participation ratio of the probe hidden states;
-- connectivity: the entropy effective rank, numerical rank and spectral radius of ``w_rec``.
+- connectivity: the entropy effective rank, participation rank (the random-mode model's effective
+  rank, :mod:`rnnuniv.randommode`), numerical rank, gain and spectral radius of ``w_rec``.
 
 "Connectivity" of a gated cell
 ------------------------------
@@ -40,6 +41,9 @@ CONNECTIVITY_METRICS = (
     "effective_rank_candidate",
     "numerical_rank_candidate",
     "spectral_radius_candidate",
+    "participation_rank_w_rec",
+    "participation_rank_candidate",
+    "gain_candidate",
 )
 
 
@@ -168,24 +172,56 @@ def network_lyapunov_spectra(
 
 
 # -- dimensionality of states -----------------------------------------------------------------
-def participation_ratio(states: torch.Tensor | np.ndarray, batch_dims: int = 0) -> torch.Tensor:
+def participation_ratio(
+    states: torch.Tensor | np.ndarray, batch_dims: int = 0, n_blocks: int | None = None
+) -> torch.Tensor:
     """Participation ratio ``PR = (sum_i lambda_i)^2 / sum_i lambda_i^2`` of the states' covariance.
 
     ``lambda_i`` are the eigenvalues of the covariance ``C`` of the samples, so
     ``PR = tr(C)^2 / ||C||_F^2`` (no eigendecomposition needed); ``1 <= PR <= units``.
 
+    The naive estimator (``n_blocks=None``) plugs in the sample covariance. It is biased upward in
+    the denominator, hence downward in PR: for ``T`` white-noise samples of ``N`` units,
+    ``E ||C_hat||_F^2 ~ N (1 + N / T)``, so ``PR ~ N / (1 + N / T)``. With ``n_blocks = B`` the
+    samples are split into ``B`` contiguous blocks with covariances ``C_a`` (each about its own
+    mean) and the cross-block estimator is
+
+        PR_x = tr(mean_a C_a)^2 / mean_{a != b} tr(C_a C_b),
+
+    whose denominator is unbiased for ``tr(C^2)`` because independent blocks share no sampling
+    noise. With ``S = sum_a C_a``: ``sum_{a != b} tr(C_a C_b) = ||S||_F^2 - sum_a ||C_a||_F^2``.
+    ``PR_x`` can exceed ``units`` by sampling noise, and is NaN when the denominator is not
+    positive.
+
     states: ``[*batch, *samples, units]``: the first ``batch_dims`` axes index separate sets (e.g.
-    networks), every other axis but the last is flattened into samples. Returns ``[*batch]``
+    networks), every other axis but the last is flattened into samples (in C order, so blocks of
+    ``[K, T, n]`` states are runs of whole trials when ``B`` divides ``K``). Returns ``[*batch]``
     (a 0-d tensor for ``batch_dims=0``), float64; NaN for sets without variance.
     """
     x = torch.as_tensor(states).to(torch.float64)
     batch = x.shape[:batch_dims]
     x = x.reshape(*batch, -1, x.shape[-1])  # [*batch, samples, units]
+    if n_blocks is None:
+        cov = _covariance(x)  # [*batch, units, units]
+        trace = torch.diagonal(cov, dim1=-2, dim2=-1).sum(-1)
+        frobenius_sq = cov.pow(2).sum((-2, -1))
+        return torch.where(frobenius_sq > 0, trace.pow(2) / frobenius_sq, torch.nan)
+    n_blocks = int(n_blocks)
+    if n_blocks < 2 or 2 * n_blocks > x.shape[-2]:
+        raise ValueError(
+            f"n_blocks={n_blocks} must be at least 2 and leave 2 samples per block ({x.shape[-2]} samples)"
+        )
+    covs = torch.stack([_covariance(b) for b in x.tensor_split(n_blocks, dim=-2)])  # [B, *batch, u, u]
+    total = covs.sum(0)
+    trace = torch.diagonal(total, dim1=-2, dim2=-1).sum(-1) / n_blocks
+    cross = (total.pow(2).sum((-2, -1)) - covs.pow(2).sum((-2, -1)).sum(0)) / (n_blocks * (n_blocks - 1))
+    return torch.where(cross > 0, trace.pow(2) / cross, torch.nan)
+
+
+def _covariance(x: torch.Tensor) -> torch.Tensor:
+    """Sample covariance ``[..., units, units]`` of ``x`` ``[..., samples, units]`` (``1 / (T - 1)``)."""
     x = x - x.mean(dim=-2, keepdim=True)
-    cov = x.transpose(-1, -2) @ x / max(x.shape[-2] - 1, 1)  # [*batch, units, units]
-    trace = torch.diagonal(cov, dim1=-2, dim2=-1).sum(-1)
-    frobenius_sq = cov.pow(2).sum((-2, -1))
-    return torch.where(frobenius_sq > 0, trace.pow(2) / frobenius_sq, torch.nan)
+    return x.transpose(-1, -2) @ x / max(x.shape[-2] - 1, 1)
 
 
 # -- connectivity -----------------------------------------------------------------------------
@@ -200,6 +236,26 @@ def effective_rank(matrix: torch.Tensor | np.ndarray) -> torch.Tensor:
     p = s / s.sum(-1, keepdim=True)
     entropy = -torch.where(p > 0, p * p.log(), torch.zeros_like(p)).sum(-1)
     return entropy.exp()
+
+
+def participation_rank(matrix: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """Participation ratio of the squared singular values of ``matrix`` ``[..., r, c]``.
+
+    ``PR_D = (sum_i s_i^2)^2 / sum_i s_i^4 = ||J||_F^4 / ||J^T J||_F^2``: the effective rank of the
+    random-mode model (Clark et al. 2024), which with the coupling variance fixes the dimension
+    of the activity. ``min(r, c)`` for equal singular values (an orthogonal matrix: ``n``), ``k``
+    for ``k`` equal non-zero ones. Returns ``[...]``, float64; NaN for a zero matrix.
+    """
+    s2 = torch.linalg.svdvals(torch.as_tensor(matrix).to(torch.float64)).pow(2)
+    fourth = s2.pow(2).sum(-1)
+    return torch.where(fourth > 0, s2.sum(-1).pow(2) / fourth, torch.nan)
+
+
+def coupling_gain(matrix: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """``g = sqrt(r * mean_ij J_ij^2) = ||J||_F / sqrt(c)`` of ``J`` ``[..., r, c]``: the gain of an iid
+    coupling of variance ``g^2 / c`` with the same Frobenius norm; ``[...]``, float64."""
+    matrix = torch.as_tensor(matrix).to(torch.float64)
+    return matrix.pow(2).sum((-2, -1)).div(matrix.shape[-1]).sqrt()
 
 
 def numerical_rank(matrix: torch.Tensor | np.ndarray, rtol: float | None = None) -> torch.Tensor:
@@ -238,7 +294,9 @@ def connectivity_metrics(w_rec: torch.Tensor, architecture: str) -> dict[str, to
 
     Returns tensors ``[...]``: ``effective_rank_w_rec``, ``numerical_rank_w_rec`` (whole matrix),
     ``effective_rank_candidate``, ``numerical_rank_candidate``, ``spectral_radius_candidate``
-    (candidate block, see the module docstring).
+    (candidate block, see the module docstring), ``participation_rank_w_rec``,
+    ``participation_rank_candidate`` (:func:`participation_rank`) and ``gain_candidate``
+    (:func:`coupling_gain` of the candidate block).
     """
     block = candidate_block(w_rec, architecture)
     return {
@@ -247,4 +305,7 @@ def connectivity_metrics(w_rec: torch.Tensor, architecture: str) -> dict[str, to
         "effective_rank_candidate": effective_rank(block),
         "numerical_rank_candidate": numerical_rank(block),
         "spectral_radius_candidate": spectral_radius(block),
+        "participation_rank_w_rec": participation_rank(w_rec),
+        "participation_rank_candidate": participation_rank(block),
+        "gain_candidate": coupling_gain(block),
     }

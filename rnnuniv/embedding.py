@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.manifold import MDS
 from sklearn.metrics import silhouette_score
 
-__all__ = ["mds", "silhouette", "within_between"]
+__all__ = ["mds", "silhouette", "within_between", "identical_classes"]
 
 
 def _square_distance(distance) -> np.ndarray:
@@ -85,3 +85,29 @@ def within_between(distance, labels) -> dict[str, float]:
     mean_between = float(between.mean()) if between.size else float("nan")
     ratio = mean_within / mean_between if mean_between else float("nan")
     return {"mean_within": mean_within, "mean_between": mean_between, "ratio": float(ratio)}
+
+
+def identical_classes(distance, tol: float = 1e-9) -> np.ndarray:
+    """Classes [N] of networks at distance <= tol from each other (connected components).
+
+    Numbered by size, largest first (class 0 is the modal one; ties: the class whose first
+    member comes first). A topology distance of 0 means the same scaffold, so these are the
+    scaffold classes as the distance sees them; MDS draws a class as one point.
+    """
+    d = _square_distance(distance)
+    n = d.shape[0]
+    parent = np.arange(n)
+
+    def root(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in zip(*np.nonzero(np.triu(d <= tol, 1) | np.triu(d.T <= tol, 1))):
+        parent[root(i)] = root(j)
+    roots = np.array([root(i) for i in range(n)], dtype=int)
+    names, first, counts = np.unique(roots, return_index=True, return_counts=True)
+    order = sorted(range(len(names)), key=lambda k: (-counts[k], first[k]))
+    rank = {names[k]: number for number, k in enumerate(order)}
+    return np.array([rank[r] for r in roots], dtype=int)

@@ -40,6 +40,9 @@ __all__ = [
     "empty_panel",
     "label_legend",
     "embedding_scatter",
+    "jitter_classes",
+    "class_counts_bar",
+    "caption_text",
     "distance_heatmap",
     "pca_projection",
     "unstable_color",
@@ -164,26 +167,99 @@ def label_legend(ax, label: str, values: Iterable[str], markers: bool = False, *
 
 
 def embedding_scatter(ax, table: pd.DataFrame, hue: str = "architecture", title: str | None = None,
-                      legend: bool = True) -> None:
-    """MDS coordinates (columns x, y) coloured by ``hue``, marker by activation; empty -> message."""
+                      legend: bool = True, xy: np.ndarray | None = None) -> None:
+    """MDS coordinates (columns x, y, or ``xy`` [N, 2]) coloured by ``hue``, marker by activation.
+
+    One scatter per activation (so one marker each); the legend lists the colours of ``hue`` and,
+    when there are several, the activation markers. Empty table -> an explicit message.
+    """
     if table is None or len(table) == 0:
         empty_panel(ax, title=title)
         return
+    xy = np.column_stack([table["x"], table["y"]]) if xy is None else np.asarray(xy)
     hue_values = table[hue].astype(str) if hue in table else pd.Series(["?"] * len(table))
     activations = table["activation"].astype(str) if "activation" in table else pd.Series(["tanh"] * len(table))
     for activation in activations.unique():
         rows = (activations == activation).to_numpy()
-        ax.scatter(table["x"].to_numpy()[rows], table["y"].to_numpy()[rows],
-                   c=[color_of(hue, v) for v in hue_values[rows]],
+        ax.scatter(xy[rows, 0], xy[rows, 1], c=[color_of(hue, v) for v in hue_values[rows]],
                    marker=ACTIVATION_MARKERS.get(activation, "o"), s=22, alpha=0.85,
-                   edgecolors="white", linewidths=0.4)
+                   edgecolors="white", linewidths=0.4, label=f"_{activation}")
     ax.set_xlabel("MDS 1")
     ax.set_ylabel("MDS 2")
     ax.set_aspect("equal", adjustable="datalim")
     if title:
         ax.set_title(title)
     if legend:
-        label_legend(ax, hue, hue_values, markers=hue == "activation", loc="best")
+        values = list(dict.fromkeys(hue_values))
+        order = list(PALETTES.get(hue, {}))
+        values.sort(key=lambda v: order.index(v) if v in order else len(order))
+        handles = [Line2D([], [], ls="", marker="o", color=color_of(hue, v), label=v) for v in values]
+        if hue != "activation" and activations.nunique() > 1:
+            handles += [Line2D([], [], ls="", marker=ACTIVATION_MARKERS.get(a, "o"), color="0.4", label=a)
+                        for a in sorted(activations.unique())]
+        ax.legend(handles=handles, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0),
+                  title=f"{hue} / activation" if hue != "activation" else hue)
+
+
+def jitter_classes(xy: np.ndarray, classes: np.ndarray, scale: float, seed: int = 0) -> np.ndarray:
+    """Coordinates [N, 2] with the members of each multi-member class spread on a small disc.
+
+    Networks at distance 0 (one class) share one MDS point; they are placed on a sunflower
+    (golden-angle) spiral around it, of radius ``scale * sqrt(k / k_max)`` (k_max: the largest
+    class), so a class of k networks shows k points and its area grows with k. Deterministic; the
+    order within a class follows a seeded permutation.
+    """
+    xy = np.asarray(xy, dtype=np.float64).copy()
+    classes = np.asarray(classes)
+    rng = np.random.default_rng(seed)
+    largest = max(np.unique(classes, return_counts=True)[1], default=1)
+    for name in np.unique(classes):
+        members = np.flatnonzero(classes == name)
+        if members.size < 2:
+            continue
+        members = rng.permutation(members)
+        k = np.arange(members.size)
+        radius = scale * np.sqrt(members.size / largest) * np.sqrt((k + 0.5) / members.size)
+        angle = k * np.pi * (3 - np.sqrt(5))
+        xy[members] = xy[members].mean(0) + np.column_stack([radius * np.cos(angle), radius * np.sin(angle)])
+    return xy
+
+
+def class_counts_bar(ax, table: pd.DataFrame, n_classes: int = 4) -> None:
+    """Stacked bars: per architecture, how many networks fall in scaffold class 0, 1, ... .
+
+    Classes beyond the ``n_classes - 1`` largest are pooled as "other". Class 0 (the modal one)
+    is at the bottom in black so its share per architecture reads directly.
+    """
+    if table is None or len(table) == 0 or "class" not in table:
+        empty_panel(ax, title="networks per scaffold class")
+        return
+    arch = table["architecture"].astype(str)
+    names = [a for a in ARCHITECTURES if a in set(arch)] + sorted(set(arch) - set(ARCHITECTURES))
+    classes = np.minimum(table["class"].to_numpy(dtype=int), n_classes - 1)
+    shades = ["#000000", "#7f7f7f", "#bdbdbd", "#e0e0e0"][:n_classes]
+    bottom = np.zeros(len(names))
+    for c in range(n_classes):
+        counts = np.array([np.sum((arch == a).to_numpy() & (classes == c)) for a in names], dtype=float)
+        if not counts.any():
+            continue
+        label = "modal class" if c == 0 else (f"class {c}" if c < n_classes - 1 else "other classes")
+        ax.bar(names, counts, bottom=bottom, color=shades[c], edgecolor="white", linewidth=0.5, label=label)
+        bottom += counts
+    for tick in ax.get_xticklabels():
+        tick.set_color(color_of("architecture", tick.get_text()))
+    ax.set_ylabel("networks")
+    ax.set_title("networks per scaffold class")
+    ax.legend(frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+
+
+def caption_text(fig, text: str) -> None:
+    """The panel's claim and its number, written under the axes (wrapped)."""
+    if text:
+        import textwrap
+
+        fig.text(0.01, -0.02, "\n".join(textwrap.wrap(text, 120)), ha="left", va="top",
+                 fontsize=plt.rcParams["font.size"] - 0.5, color="0.15")
 
 
 def distance_heatmap(ax, distance: np.ndarray, groups: Sequence[str], label: str = "architecture",

@@ -1,20 +1,23 @@
-"""The headline numbers: do networks separate by architecture in geometry but not in topology?
+"""The headline numbers: the paper's claims, one row each, with intervals, p-values and verdicts.
 
-For each task and each network-by-network distance matrix ``D`` [N, N] (SVCCA and the other
-geometry metrics, and the fixed-point topology distance), :func:`separation` measures how the
-networks group by a label (architecture, activation):
+For each task, :func:`task_summary` turns the run's matrices and tables into
 
-* silhouette ``s = mean_i (b_i - a_i) / max(a_i, b_i)`` (``a_i``: mean distance to the rest of i's
-  group, ``b_i``: smallest mean distance to another group), in [-1, 1];
-* mean within-group distance, mean between-group distance and their ratio (< 1: clustered).
+* ``claims``: rows (see :mod:`rnnuniv.claims`) for individuality (the SVCCA geometry separates
+  architectures within each activation, and activations), universality (the topology distance
+  does not separate architectures; the modal scaffold class is as frequent in every architecture),
+  the figure-4 dissociation, and the task claims (flip-flop 8 memories + cube; sine linearised vs
+  commanded frequency; CDI line attractor and more slow modes in gated architectures, Fig. 3f);
+* ``silhouettes``: every silhouette of every distance space (architecture within each
+  activation, pooled; activation; architecture x activation), chance-corrected, with interval and
+  permutation p (:func:`rnnuniv.stats.silhouette_table`);
+* ``within_between``: mean within / between-architecture distance per space, topology beside
+  geometry;
+* ``modal_class``, ``kept`` (kept fraction per architecture x activation) and ``sensitivity``
+  (the individuality verdict at each SVCCA k, :func:`sensitivity_rows`).
 
-The paper's claim (Maheswaranathan et al. 2019) holds for a task when the architectures separate
-in CCA space (``s_cca >= separated``) and not in topology space (``s_topology < mixed``);
-:func:`universality_verdict` states which, with the thresholds used.
-
-Also here: the trained-versus-untrained similarity groups of figure 4
-(:func:`untrained_comparison`) and the linearised response of figure 3f
-(:func:`linear_response_by_modes`). Everything is a pure function of arrays.
+Thresholds and resampling sizes come from the config's ``summary:`` section (``options``). Also
+here: the figure-4 pair groups (:func:`untrained_comparison`) and the linearised response of
+figure 3f (:func:`linear_response_by_modes`), used by the figures.
 """
 
 from __future__ import annotations
@@ -28,12 +31,13 @@ import pandas as pd
 
 __all__ = [
     "LABELS",
+    "DEFAULT_OPTIONS",
     "finite_subset",
-    "separation",
-    "universality_verdict",
     "untrained_comparison",
     "linear_response_by_modes",
     "as_bool",
+    "task_summary",
+    "sensitivity_rows",
     "to_markdown",
 ]
 
@@ -58,64 +62,6 @@ def finite_subset(distance) -> np.ndarray:
         if counts.size == 0 or counts.max() == 0:
             return keep
         keep[int(np.argmax(counts))] = False
-
-
-def separation(distance, labels: Mapping[str, np.ndarray]) -> dict:
-    """How well each label groups the networks of one distance matrix.
-
-    distance [N, N]; labels: name -> [N] values. Networks with non-finite distances are dropped
-    first (:func:`finite_subset`). Returns ``{"n_networks", "n_dropped_nonfinite", <label>:
-    {"n_groups", "silhouette", "mean_within", "mean_between", "ratio"}}``; numbers that are
-    undefined (fewer than 2 groups, or every network its own group) are nan.
-    """
-    from rnnuniv.embedding import silhouette, within_between  # scikit-learn: only when needed
-
-    d = np.asarray(distance, dtype=np.float64)
-    keep = finite_subset(d)
-    d = d[np.ix_(keep, keep)]
-    result: dict = {"n_networks": int(keep.sum()), "n_dropped_nonfinite": int((~keep).sum())}
-    for name, values in labels.items():
-        values = np.asarray(values)
-        if values.shape != keep.shape:
-            raise ValueError(f"labels {name!r} have shape {values.shape}, expected {keep.shape}")
-        kept_values = values[keep].astype(str)
-        result[name] = {
-            "n_groups": int(len(np.unique(kept_values))),
-            "silhouette": silhouette(d, kept_values),
-            **within_between(d, kept_values),
-        }
-    return result
-
-
-def universality_verdict(
-    cca_silhouette: float, topology_silhouette: float, separated: float = 0.25, mixed: float = 0.1
-) -> dict:
-    """Whether the claim held: architectures separate in CCA space and not in topology space.
-
-    held  <=>  s_cca >= separated  and  s_topology < mixed   (architecture-label silhouettes).
-    Returns ``{"status": "held" | "not held" | "undetermined", "reason": str, "separated": ...,
-    "mixed": ...}``; undetermined when either silhouette is nan (too few networks or labels).
-    """
-    if not 0 <= mixed <= separated <= 1:
-        raise ValueError(f"need 0 <= mixed <= separated <= 1, got mixed={mixed}, separated={separated}")
-    verdict = {"separated": float(separated), "mixed": float(mixed)}
-    if not (math.isfinite(cca_silhouette) and math.isfinite(topology_silhouette)):
-        return {
-            **verdict,
-            "status": "undetermined",
-            "reason": "a silhouette is undefined (needs at least two architectures with kept "
-            "networks and more networks than architectures in both spaces)",
-        }
-    geometry = cca_silhouette >= separated
-    topology = topology_silhouette < mixed
-    parts = [
-        f"architectures {'separate' if geometry else 'do not separate'} in CCA space "
-        f"(silhouette {cca_silhouette:.2f} {'>=' if geometry else '<'} {separated:g})",
-        f"{'do not separate' if topology else 'separate'} in topology space "
-        f"(silhouette {topology_silhouette:.2f} {'<' if topology else '>='} {mixed:g})",
-    ]
-    return {**verdict, "status": "held" if geometry and topology else "not held",
-            "reason": "; ".join(parts)}
 
 
 def as_bool(values) -> np.ndarray:
@@ -182,58 +128,262 @@ def linear_response_by_modes(
     return np.cumsum(per_mode, axis=0).real
 
 
-def _fmt(value) -> str:
+DEFAULT_OPTIONS = {
+    "n_bootstrap": 1000, "n_permutations": 1000, "seed": 0, "alpha": 0.05, "min_networks_per_group": 6,
+    "separated": 0.25, "mixed": 0.1, "majority": 0.5, "frequency_correlation": 0.9,
+    "geometry_space": "cca", "topology_space": "topology",
+}
+GATED = ("ugrnn", "gru", "lstm")
+
+
+def _labels(index: pd.DataFrame, name: str) -> np.ndarray:
+    return index[name].astype(str).to_numpy() if name in index else np.full(len(index), "?")
+
+
+def _finite(distance, index: pd.DataFrame):
+    keep = finite_subset(distance)
+    return np.asarray(distance, dtype=np.float64)[np.ix_(keep, keep)], index[keep].reset_index(drop=True)
+
+
+def _column(table: pd.DataFrame | None, name: str):
+    """A column of an optional table, or None when the table or the column is absent."""
+    if table is None or name not in table:
+        return None
+    return table[name]
+
+
+def sensitivity_rows(matrices: Mapping[int, tuple], options: dict) -> list[dict]:
+    """The individuality verdict (architecture silhouette in SVCCA space) at each SVCCA k.
+
+    matrices: k -> (distance [N, N], index). Rows: k, statistic, lower, upper, p, n, verdict,
+    reason, and ``changes`` (True where the verdict differs from the previous k's).
+    """
+    from rnnuniv import stats
+
+    rows, previous = [], None
+    for k in sorted(matrices):
+        distance, index = _finite(*matrices[k])
+        claim = stats.architecture_claim(distance, _labels(index, "architecture"), _labels(index, "activation"),
+                                         options["seed"], options["n_bootstrap"], options["n_permutations"])
+        verdict = stats.separation_verdict(claim, options["separated"], options["alpha"],
+                                           options["min_networks_per_group"])
+        rows.append({"k": int(k), **{key: claim[key] for key in ("statistic", "lower", "upper", "p", "n")},
+                     **verdict, "changes": previous is not None and verdict["verdict"] != previous})
+        previous = verdict["verdict"]
+    return rows
+
+
+def task_summary(task: str, spaces: Mapping[str, tuple], untrained: tuple | None, networks: pd.DataFrame | None,
+                 topology_networks: pd.DataFrame | None, sensitivity: Mapping[int, tuple],
+                 topology_summary: dict | None, options: dict | None = None) -> dict:
+    """Every claim of one task (module docstring). ``spaces``: space -> (distance, index)."""
+    from rnnuniv import claims, stats
+
+    o = {**DEFAULT_OPTIONS, **(options or {})}
+    boot = {"n_bootstrap": o["n_bootstrap"], "n_permutations": o["n_permutations"], "seed": o["seed"]}
+    minimum, alpha = o["min_networks_per_group"], o["alpha"]
+    silhouettes, within_between = {}, {}
+    for space, (distance, index) in spaces.items():
+        distance, index = _finite(distance, index)
+        arch, act = _labels(index, "architecture"), _labels(index, "activation")
+        if space in (o["geometry_space"], o["topology_space"]):
+            silhouettes[space] = stats.silhouette_table(distance, arch, act, **boot)
+        else:  # supplementary metrics: the headline silhouette only (keeps the job short)
+            silhouettes[space] = {"architecture": stats.architecture_claim(
+                distance, arch, act, o["seed"], o["n_bootstrap"], o["n_permutations"])}
+        within_between[space] = claims.within_between_ratio(distance, arch, act)
+    rows = []
+    geometry, topology = o["geometry_space"], o["topology_space"]
+    if geometry in silhouettes:
+        table = silhouettes[geometry]
+        rows.append(claims.row("individuality: SVCCA geometry separates architectures (within activation)",
+                               "silhouette*", table["architecture"],
+                               stats.separation_verdict(table["architecture"], o["separated"], alpha, minimum)))
+        rows.append(claims.row("individuality: SVCCA geometry separates activations", "silhouette*",
+                               table["activation"],
+                               stats.separation_verdict(table["activation"], o["separated"], alpha, minimum)))
+    if topology in silhouettes:
+        table = silhouettes[topology]
+        rows.append(claims.row("universality: topology does not separate architectures", "silhouette*",
+                               table["architecture"], stats.mixing_verdict(table["architecture"], o["mixed"], minimum)))
+    modal = None
+    in_modal = _column(topology_networks, "in_modal_class")
+    if in_modal is not None:
+        t = topology_networks
+        modal = claims.modal_class_by_architecture(as_bool(in_modal), _labels(t, "architecture"),
+                                                   _labels(t, "activation"), o["n_permutations"], o["seed"])
+        smallest = min(modal["fractions"].values()) if modal["fractions"] else math.nan
+        if min(modal["counts"].values(), default=0) < minimum:
+            verdict = {"verdict": "inconclusive", "reason": f"too few networks per architecture (minimum {minimum})"}
+        elif modal["p"] < alpha:
+            verdict = {"verdict": "not held", "reason": f"modal-class fractions differ by architecture (p = {modal['p']:.3g})"}
+        elif smallest >= o["majority"]:
+            verdict = {"verdict": "held", "reason": f"every architecture >= {o['majority']:g} in the modal class, "
+                       f"no difference (p = {modal['p']:.3g})"}
+        else:
+            verdict = {"verdict": "inconclusive", "reason": f"no difference detected, but an architecture has "
+                       f"{smallest:.2f} < {o['majority']:g} in the modal class"}
+        rows.append(claims.row("universality: same modal scaffold class in every architecture",
+                               "chi-square", {"statistic": modal["chi_square"], "p": modal["p"], "n": modal["n"],
+                                              "lower": math.nan, "upper": math.nan}, verdict))
+    else:
+        rows.append(claims.not_available("universality: same modal scaffold class in every architecture",
+                                         "chi-square", "topology/networks.csv with in_modal_class not available"))
+    figure4 = None
+    if untrained is not None:
+        distance, index = _finite(*untrained)
+        trained = as_bool(index["trained"]) if "trained" in index else np.ones(len(index), dtype=bool)
+        figure4 = claims.figure4_claim(distance, trained, _labels(index, "activation"), **boot)
+        rows.append(claims.row("figure 4: trained vs untrained (same activation) more similar than trained "
+                               "pairs of other activations", "median difference",
+                               figure4, stats.difference_verdict(figure4, alpha, minimum)))
+    rows += _task_rows(task, topology_networks, o, boot)
+    return {"claims": rows, "slow_modes": _slow_modes(topology_networks), "silhouettes": silhouettes, "within_between": within_between,
+            "modal_class": modal, "figure4": figure4,
+            "kept": claims.kept_fractions(networks) if networks is not None and "status" in networks else [],
+            "sensitivity": sensitivity_rows(sensitivity, o) if sensitivity else [],
+            "topology_summary": topology_summary or {}}
+
+
+def _slow_modes(table: pd.DataFrame | None) -> dict:
+    """Mean (and count) of n_slow_modes per architecture (Fig. 3e/f); empty when not available."""
+    modes = _column(table, "n_slow_modes")
+    if modes is None:
+        return {}
+    values = pd.to_numeric(modes, errors="coerce")
+    return {str(a): {"mean": float(values[table["architecture"] == a].mean()),
+                     "n": int(values[table["architecture"] == a].notna().sum())}
+            for a in sorted(table["architecture"].astype(str).unique())}
+
+
+def _task_rows(task: str, table: pd.DataFrame | None, o: dict, boot: dict) -> list[dict]:
+    """The task-specific claims from topology/networks.csv (absent column: a 'not available' row)."""
+    from rnnuniv import claims, stats
+
+    minimum = o["min_networks_per_group"]
+    cells = None if table is None else np.char.add(_labels(table, "architecture"), _labels(table, "activation"))
+    rows = []
+
+    def fraction(claim, flags):
+        result = claims.fraction_claim(flags, cells, boot["n_bootstrap"], boot["seed"])
+        rows.append(claims.row(claim, "fraction", result, stats.level_verdict(result, o["majority"], minimum)))
+
+    if task == "flipflop" or (table is not None and "has_8_memories" in table):
+        name = "flip-flop: 8 memories with the cube scaffold (Fig. 1e)"
+        memories, cube = _column(table, "has_8_memories"), _column(table, "cube_scaffold")
+        if memories is None or cube is None:
+            rows.append(claims.not_available(name, "fraction", "has_8_memories / cube_scaffold not available"))
+        else:
+            fraction(name, as_bool(memories) & as_bool(cube))
+    if task == "sine" or (table is not None and "freq_correlation" in table):
+        name = "sine: linearised frequency tracks the commanded one (Fig. 2d)"
+        values = _column(table, "freq_correlation")
+        if values is None:
+            rows.append(claims.not_available(name, "median correlation", "freq_correlation not available"))
+        else:
+            result = claims.median_claim(pd.to_numeric(values, errors="coerce"), cells, boot["n_bootstrap"], boot["seed"])
+            rows.append(claims.row(name, "median correlation", result,
+                                   stats.level_verdict(result, o["frequency_correlation"], minimum)))
+    if task == "cdi" or (table is not None and ("line_attractor" in table or "n_slow_modes" in table)):
+        name = "CDI: line attractor (Fig. 3b)"
+        flags = _column(table, "line_attractor")
+        if flags is None:
+            rows.append(claims.not_available(name, "fraction", "line_attractor not available"))
+        else:
+            fraction(name, as_bool(flags))
+        name = "CDI: gated architectures use more slow modes than vanilla (Fig. 3f)"
+        modes = _column(table, "n_slow_modes")
+        if modes is None:
+            rows.append(claims.not_available(name, "mean difference", "n_slow_modes not available"))
+        else:
+            arch = _labels(table, "architecture")
+            result = claims.mean_difference_claim(pd.to_numeric(modes, errors="coerce"), np.isin(arch, GATED),
+                                                  cells, _labels(table, "activation"), **boot)
+            result["groups"] = stats.group_sizes(np.where(np.isin(arch, GATED), "gated", "vanilla"))
+            rows.append(claims.row(name, "mean difference (gated - vanilla)", result,
+                                   stats.difference_verdict(result, o["alpha"], minimum)))
+    return rows
+
+
+def _fmt(value, digits: int = 3) -> str:
     if value is None:
         return "-"
     if isinstance(value, (float, np.floating)):
-        return "nan" if not math.isfinite(value) else f"{value:.3f}"
+        return "-" if not math.isfinite(value) else f"{value:.{digits}g}"
     return str(value)
+
+
+def _interval(entry: dict) -> str:
+    lower, upper = entry.get("lower"), entry.get("upper")
+    if lower is None or not (math.isfinite(lower) and math.isfinite(upper)):
+        return "-"
+    return f"[{lower:.3g}, {upper:.3g}]"
 
 
 def to_markdown(summary: dict) -> str:
     """Human-readable summary.md of the dict written to summary.json."""
-    thresholds = summary["thresholds"]
+    o = summary["options"]
     lines = [
-        "# Universality and individuality: summary of this run",
-        "",
-        "Silhouette of the architecture (and activation) labels in each network-by-network "
-        "distance matrix; within/between = mean distance within vs between architectures.",
-        f"The claim holds for a task when the architecture silhouette is >= {thresholds['separated']:g} "
-        f"in CCA (SVCCA) space and < {thresholds['mixed']:g} in topology space.",
-        "",
+        "# Universality and individuality: the paper's claims in this run", "",
+        f"Intervals: 95 % bootstrap over networks ({o['n_bootstrap']} resamples, networks drawn within "
+        "architecture x activation cells, a network never paired with its own copy). p: one-sided "
+        f"permutation test ({o['n_permutations']} shuffles; architecture labels shuffled within each "
+        f"activation). silhouette* = silhouette minus its mean over shuffled labels (0 = chance). "
+        f"Thresholds fixed in advance: separated {o['separated']:g}, mixed {o['mixed']:g}, alpha {o['alpha']:g}, "
+        f"at least {o['min_networks_per_group']} networks per group, majority {o['majority']:g}, "
+        f"frequency correlation {o['frequency_correlation']:g}.", "",
     ]
     for task, entry in summary["tasks"].items():
-        verdict = entry["verdict"]
-        lines += [f"## {task}", "", f"**Claim {verdict['status']}**: {verdict['reason']}.", ""]
-        lines += [
-            "| space | networks | silhouette (architecture) | silhouette (activation) "
-            "| within | between | within/between |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for space, numbers in entry["spaces"].items():
-            arch = numbers.get("architecture", {})
-            act = numbers.get("activation", {})
-            lines.append(
-                f"| {space} | {numbers['n_networks']} | {_fmt(arch.get('silhouette'))} "
-                f"| {_fmt(act.get('silhouette'))} | {_fmt(arch.get('mean_within'))} "
-                f"| {_fmt(arch.get('mean_between'))} | {_fmt(arch.get('ratio'))} |"
-            )
-        untrained = entry.get("untrained_similarity", {})
-        if untrained:
-            lines += ["", "Median SVCCA similarity (figure 4): " + ", ".join(
-                f"{name.replace('_', ' ')} {_fmt(value['median'])} (n={value['n_pairs']})"
-                for name, value in untrained.items()
-            ) + "."]
-        topology = entry.get("topology_summary") or {}
-        if topology:
-            lines += ["", "Topology universality numbers (topology/summary.json):", ""]
-            for key, value in topology.items():
-                if isinstance(value, dict):
-                    lines.append(f"- {key}:")
-                    lines += [f"  - {name}: " + (", ".join(f"{k} {_fmt(v)}" for k, v in inner.items())
-                                                 if isinstance(inner, dict) else _fmt(inner))
-                              for name, inner in value.items()]
-                else:
-                    lines.append(f"- {key}: {_fmt(value)}")
+        lines += [f"## {task}", "", "| claim | statistic | value | 95 % interval | p | n | verdict | why |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in entry["claims"]:
+            lines.append(f"| {r['claim']} | {r['statistic_name']} | {_fmt(r['statistic'])} | {_interval(r)} "
+                         f"| {_fmt(r['p'])} | {r['n']} | **{r['verdict']}** | {r['reason']} |")
+        figure4 = entry.get("figure4")
+        if figure4:
+            lines += ["", f"Figure 4: median SVCCA similarity trained vs untrained (same activation) "
+                      f"{_fmt(figure4['median_trained_untrained_same'])} ({figure4['n_pairs_trained_untrained_same']} pairs) "
+                      f"vs trained pairs of other activations {_fmt(figure4['median_trained_other'])} "
+                      f"({figure4['n_pairs_trained_other']} pairs)."]
+        lines += ["", "Silhouettes (silhouette*, interval, p) per distance space:", "",
+                  "| space | architecture (within activation) | per activation | activation | architecture x activation |",
+                  "|---|---|---|---|---|"]
+        for space, table in entry["silhouettes"].items():
+            def cell(c):
+                return f"{_fmt(c['statistic'])} {_interval(c)} p={_fmt(c['p'])}" if c else "-"
+
+            per = "; ".join(f"{k.split('/', 1)[1]} {cell(v)}" for k, v in table.items() if k.startswith("architecture_within/"))
+            lines.append(f"| {space} | {cell(table['architecture'])} | {per or '-'} | {cell(table.get('activation'))} "
+                         f"| {cell(table.get('architecture_x_activation'))} |")
+        lines += ["", "Within / between-architecture mean distance (pairs of the same activation; < 1: "
+                  "architectures cluster):", "", "| space | within | between | ratio | ratio (all pairs) |",
+                  "|---|---|---|---|---|"]
+        for space, ratio in entry["within_between"].items():
+            lines.append(f"| {space} | {_fmt(ratio['mean_within'])} | {_fmt(ratio['mean_between'])} "
+                         f"| {_fmt(ratio['ratio'])} | {_fmt(ratio['ratio_all'])} |")
+        modal = entry.get("modal_class")
+        if modal:
+            lines += ["", "Fraction in the modal scaffold class per architecture: " + ", ".join(
+                f"{a} {_fmt(f, 2)} (n={modal['counts'][a]})" for a, f in modal["fractions"].items())
+                + f"; chi-square {_fmt(modal['chi_square'])}, p = {_fmt(modal['p'])}."]
+        if entry.get("slow_modes"):
+            lines += ["", "Mean number of slow modes per architecture (Fig. 3e/f): " + ", ".join(
+                f"{a} {_fmt(v['mean'], 2)} (n={v['n']})" for a, v in entry["slow_modes"].items()) + "."]
+        if entry.get("kept"):
+            lines += ["", "Kept fraction (trained networks under the keep threshold):", "",
+                      "| architecture | activation | trained | kept | fraction |", "|---|---|---|---|---|"]
+            lines += [f"| {k['architecture']} | {k['activation']} | {k['trained']} | {k['kept']} | {_fmt(k['fraction'], 2)} |"
+                      for k in entry["kept"]]
+        if entry.get("sensitivity"):
+            lines += ["", "Sensitivity of the individuality verdict to the SVCCA dimension k:", "",
+                      "| k | silhouette* | 95 % interval | p | n | verdict | changes |", "|---|---|---|---|---|---|---|"]
+            lines += [f"| {s['k']} | {_fmt(s['statistic'])} | {_interval(s)} | {_fmt(s['p'])} | {s['n']} "
+                      f"| {s['verdict']} | {'yes' if s['changes'] else ''} |" for s in entry["sensitivity"]]
+            changes = [s["k"] for s in entry["sensitivity"] if s["changes"]]
+            lines.append("")
+            lines.append(f"The verdict changes at k = {', '.join(map(str, changes))}." if changes
+                         else "The verdict is the same at every k.")
+        else:
+            lines += ["", "Sensitivity to the SVCCA dimension: not available (no cca/sensitivity matrices)."]
         lines.append("")
     return "\n".join(lines)

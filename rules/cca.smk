@@ -1,83 +1,79 @@
-# Stage CCA-matrix: geometry distances between the kept networks of a task (SVCCA, as in the
-# paper), the supplementary metrics (CKA, Procrustes, DSA), and SVCCA including untrained twins.
-#   in:  results/{task}/states/*.npz, results/{task}/networks.csv
-#   out: results/{task}/cca/distance.npy + index.csv, results/{task}/cca/{metric}/distance.npy +
-#        index.csv for metric in extra_metrics and "untrained"
+# Stage CCA-matrix, in two steps:
+#   similarity_features (per shard): the per-network part of every metric (SVD of the centred
+#     probe states, DSA eigenvalues), computed once and stored.
+#     in:  results/{task}/states/{shard}.npz
+#     out: results/{task}/similarity/{shard}.npz
+#   cca_matrix (per task): the pairwise part, streamed from the features in bounded memory; one
+#     pass gives SVCCA (the paper's matrix), its untrained-twin version, the supplementary
+#     metrics and the SVCCA sensitivity to the number of components.
+#     in:  results/{task}/similarity/*.npz, results/{task}/networks.csv
+#     out: results/{task}/cca/distance.npy + index.csv, cca/untrained/..., cca/{metric}/... for
+#          metric in extra_metrics, cca/sensitivity/k{k}/... for k in sensitivity_components
+# Resources from benchmarks/bench_similarity_memory.py (paper sizes, see its header).
+
+
+rule similarity_features:
+    input:
+        "results/{task}/states/{shard}.npz",
+    output:
+        "results/{task}/similarity/{shard}.npz",
+    log:
+        "logs/{task}/similarity/{shard}.log",
+    benchmark:
+        "benchmarks/results/{task}/similarity/{shard}.tsv"
+    conda:
+        "../envs/rnnuniv.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        width=similarity_width(),
+        options=similarity_features_options(),
+    shell:
+        "python3 scripts/similarity_features.py --states {input:q} --width {params.width}"
+        " {params.options} --threads {threads} --output {output:q} > {log:q} 2>&1"
 
 
 rule cca_matrix:
     input:
-        states=lambda wildcards: all_states(wildcards.task),
+        features=lambda wildcards: all_similarity_features(wildcards.task),
         networks="results/{task}/networks.csv",
     output:
         distance="results/{task}/cca/distance.npy",
         index="results/{task}/cca/index.csv",
+        untrained="results/{task}/cca/untrained/distance.npy",
+        untrained_index="results/{task}/cca/untrained/index.csv",
+        metrics=expand(
+            "results/{{task}}/cca/{metric}/{name}",
+            metric=config["similarity"]["extra_metrics"],
+            name=["distance.npy", "index.csv"],
+        ),
+        sensitivity=expand(
+            "results/{{task}}/cca/sensitivity/k{k}/{name}",
+            k=config["similarity"]["sensitivity_components"],
+            name=["distance.npy", "index.csv"],
+        ),
     log:
-        "logs/{task}/cca/svcca.log",
+        "logs/{task}/cca/cca_matrix.log",
     benchmark:
-        "benchmarks/results/{task}/cca/svcca.tsv"
+        "benchmarks/results/{task}/cca/cca_matrix.tsv"
     conda:
         "../envs/rnnuniv.yaml"
     threads: 2
     resources:
-        mem_mb=8000,
-        runtime=120,
+        mem_mb=cca_matrix_mem_mb,
+        runtime=cca_matrix_runtime,
     params:
         n_components=config["similarity"]["n_components"],
+        sensitivity=" ".join(map(str, config["similarity"]["sensitivity_components"])),
+        metrics=" ".join(config["similarity"]["extra_metrics"]),
+        kind=config["similarity"]["procrustes_kind"],
+        block_memory_mb=config["similarity"]["block_memory_mb"],
+        output_dir=subpath(output.distance, parent=True),
     shell:
-        "python3 scripts/cca_matrix.py --states {input.states:q}"
-        " --networks {input.networks:q} --metric svcca"
-        " --n-components {params.n_components} --no-progress --threads {threads}"
-        " --output {output.distance:q} --index {output.index:q} > {log:q} 2>&1"
-
-
-rule cca_untrained:
-    input:
-        states=lambda wildcards: all_states(wildcards.task),
-        networks="results/{task}/networks.csv",
-    output:
-        distance="results/{task}/cca/untrained/distance.npy",
-        index="results/{task}/cca/untrained/index.csv",
-    log:
-        "logs/{task}/cca/untrained.log",
-    benchmark:
-        "benchmarks/results/{task}/cca/untrained.tsv"
-    conda:
-        "../envs/rnnuniv.yaml"
-    threads: 2
-    resources:
-        mem_mb=8000,
-        runtime=120,
-    params:
-        n_components=config["similarity"]["n_components"],
-    shell:
-        "python3 scripts/cca_matrix.py --states {input.states:q}"
-        " --networks {input.networks:q} --metric svcca --statuses kept untrained"
-        " --n-components {params.n_components} --no-progress --threads {threads}"
-        " --output {output.distance:q} --index {output.index:q} > {log:q} 2>&1"
-
-
-rule similarity_metric:
-    input:
-        states=lambda wildcards: all_states(wildcards.task),
-        networks="results/{task}/networks.csv",
-    output:
-        distance="results/{task}/cca/{metric}/distance.npy",
-        index="results/{task}/cca/{metric}/index.csv",
-    log:
-        "logs/{task}/cca/{metric}.log",
-    benchmark:
-        "benchmarks/results/{task}/cca/{metric}.tsv"
-    conda:
-        "../envs/rnnuniv.yaml"
-    threads: 2
-    resources:
-        mem_mb=8000,
-        runtime=120,
-    params:
-        options=lambda wildcards: metric_options(wildcards.metric),
-    shell:
-        "python3 scripts/cca_matrix.py --states {input.states:q}"
-        " --networks {input.networks:q} --metric {wildcards.metric} {params.options}"
-        " --no-progress --threads {threads}"
-        " --output {output.distance:q} --index {output.index:q} > {log:q} 2>&1"
+        "python3 scripts/cca_matrix.py --features {input.features:q}"
+        " --networks {input.networks:q} --n-components {params.n_components}"
+        " --sensitivity-components {params.sensitivity} --extra-metrics {params.metrics}"
+        " --procrustes-kind {params.kind} --block-memory-mb {params.block_memory_mb}"
+        " --threads {threads} --output-dir {params.output_dir:q} > {log:q} 2>&1"

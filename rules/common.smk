@@ -99,14 +99,53 @@ def all_graphs(task):
     )
 
 
-def metric_options(metric):
-    """Command-line options of scripts/cca_matrix.py for a supplementary metric."""
+def similarity_width():
+    """Columns of left singular vectors stored per network: the largest k any analysis needs."""
+    needed = list(config["similarity"]["sensitivity_components"])
+    n_components = config["similarity"]["n_components"]
+    if isinstance(n_components, int):
+        needed.append(n_components)
+    if not isinstance(n_components, int) or {"cka", "procrustes"} & set(
+        config["similarity"]["extra_metrics"]
+    ):
+        needed.append(config["similarity"]["feature_rank"])
+    return max(needed)
+
+
+def similarity_features_options():
+    """DSA options of scripts/similarity_features.py (none without DSA)."""
+    if "dsa" not in config["similarity"]["extra_metrics"]:
+        return ""
     options = config["similarity"]
-    if metric == "procrustes":
-        return f"--procrustes-kind {options['procrustes_kind']}"
-    if metric == "dsa":
-        return f"--n-delays {options['dsa_n_delays']} --rank {options['dsa_rank']}"
-    return ""
+    return f"--dsa-n-delays {options['dsa_n_delays']} --dsa-rank {options['dsa_rank']}"
+
+
+def all_similarity_features(task):
+    return expand(
+        "results/{task}/similarity/{shard}.npz", task=task, shard=task_shards(task)
+    )
+
+
+def cca_matrix_mem_mb(wildcards):
+    """MB: ~0.7 GB base + one features file + the row block + 7 float64 N x N matrices, x1.5 + 0.5 GB.
+
+    benchmarks/bench_similarity_memory.py at the paper's sine sizes (the largest probe set):
+    peak RSS - row block - matrices = 0.73-0.79 GB, flat in N (see /work/notes/sim.md).
+    """
+    n = len(population(wildcards.task))
+    matrices_mb = 7 * n * n * 8 / 2**20
+    block_mb = config["similarity"]["block_memory_mb"]
+    return int(1.5 * (600 + block_mb + matrices_mb) + 500)
+
+
+def cca_matrix_runtime(wildcards):
+    """Minutes: N^2 / 2 pairs at 5 ms per pair (2 threads, sine at paper sizes, width 32).
+
+    Measured 4.9-9.9 ms/pair with the machine at load 17-22 on 2 cores; an unloaded pair costs
+    ~2.6 ms (52 MFLOP at ~20 GFLOP/s + ~0.25 ms of small SVDs), so 5 ms is ~2x headroom.
+    """
+    n = len(population(wildcards.task))
+    return int(max(10, n * n / 2 * 5e-3 / 60))
 
 
 def _all_records(wildcards):

@@ -1,5 +1,6 @@
 # Stage dynamics (beyond the paper): connectivity of the recurrent weights against the dynamics
-# the kept networks run (participation ratio, Lyapunov spectrum), per shard and per task.
+# the kept networks run (participation ratios, Lyapunov spectrum), per shard and per task, with
+# bootstrap intervals on the correlations and the best predictor of dimension per architecture.
 #   in:  results/{task}/shards/{shard}/weights.safetensors, results/{task}/networks.csv, results/{task}/states/{shard}.npz
 #   out: results/{task}/dynamics/{shard}.csv, results/{task}/dynamics/summary.csv,
 #        results/{task}/dynamics/correlations.json
@@ -53,7 +54,10 @@ rule dynamics_table:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        options=json.dumps(config.get("dynamics", {}), sort_keys=True),
     shell:
         "python3 scripts/dynamics.py table --task {wildcards.task:q}"
-        " --tables {input.tables:q} --output-summary {output.summary:q}"
+        " --tables {input.tables:q} --options {params.options:q}"
+        " --output-summary {output.summary:q}"
         " --output-correlations {output.correlations:q} > {log:q} 2>&1"

@@ -38,6 +38,7 @@ _PANELS = {
     "figS_metrics": {
         "abcdefgh"[number]: ("metrics", task) for number, task in enumerate(TASKS)
     },
+    **CONNECTIVITY_PANELS,  # figC1-figC3, defined in rules/random_mode.smk
 }
 # only the panels of the configured tasks
 FIGURES = {
@@ -89,9 +90,13 @@ _KIND_INPUTS = {
         "distance": f"results/{task}/cca/distance.npy",
         "index": f"results/{task}/cca/index.csv",
     },
-    "cca_mds": lambda task: {"embedding": f"results/{task}/embedding/cca.csv"},
+    "cca_mds": lambda task: {
+        "embedding": f"results/{task}/embedding/cca.csv",
+        "summary": "results/summary.json",
+    },
     "topology_mds": lambda task: {
-        "embedding": f"results/{task}/embedding/topology.csv"
+        "embedding": f"results/{task}/embedding/topology.csv",
+        "summary": "results/summary.json",
     },
     "flipflop_points": lambda task: {
         "networks": f"results/{task}/networks.csv",
@@ -119,14 +124,19 @@ _KIND_INPUTS = {
         ),
     },
     "untrained": lambda task: {
-        f"{t}_{name}": f"results/{t}/cca/untrained/{name}.{ext}"
-        for t in TASKS
-        for name, ext in (("distance", "npy"), ("index", "csv"))
+        **{
+            f"{t}_{name}": f"results/{t}/cca/untrained/{name}.{ext}"
+            for t in TASKS
+            for name, ext in (("distance", "npy"), ("index", "csv"))
+        },
+        "summary": "results/summary.json",
     },
     "loss": lambda task: {f"{t}_networks": f"results/{t}/networks.csv" for t in TASKS},
     "metrics": lambda task: {
-        space: f"results/{task}/embedding/{space}.csv" for space in GEOMETRY_SPACES
+        **{space: f"results/{task}/embedding/{space}.csv" for space in GEOMETRY_SPACES},
+        "summary": "results/summary.json",
     },
+    **CONNECTIVITY_KIND_INPUTS,
 }
 PANEL_INPUTS = {
     figure: {panel: _KIND_INPUTS[kind](task) for panel, (kind, task) in panels.items()}

@@ -3,7 +3,8 @@
 #   in:  results/{task}/shards/{shard}/weights.safetensors, results/{task}/fixed_points/{shard}.npz,
 #        results/{task}/networks.csv
 #   out: results/{task}/topology/{shard}.json, results/{task}/topology/distance.npy + index.csv,
-#        results/{task}/topology/summary.json
+#        results/{task}/topology/networks.csv (scaffold class and task numbers per kept network),
+#        results/{task}/topology/smooth.csv, results/{task}/topology/summary.json
 
 
 rule topology_graph:
@@ -40,6 +41,8 @@ rule topology_distance:
     output:
         distance="results/{task}/topology/distance.npy",
         index="results/{task}/topology/index.csv",
+        networks="results/{task}/topology/networks.csv",
+        smooth="results/{task}/topology/smooth.csv",
         summary="results/{task}/topology/summary.json",
     log:
         "logs/{task}/topology/distance.log",
@@ -53,9 +56,15 @@ rule topology_distance:
         runtime=60,
     params:
         wl_iterations=config["topology"]["wl_iterations"],
+        higher_saddles=(
+            "--higher-saddles"
+            if config["topology"].get("compare_higher_saddles")
+            else ""
+        ),
     shell:
         "python3 scripts/topology_distance.py --task {wildcards.task:q}"
         " --networks {input.networks:q} --graphs {input.graphs:q}"
-        " --wl-iterations {params.wl_iterations}"
+        " --wl-iterations {params.wl_iterations} {params.higher_saddles}"
         " --output-distance {output.distance:q} --output-index {output.index:q}"
+        " --output-networks {output.networks:q} --output-smooth {output.smooth:q}"
         " --output-summary {output.summary:q} > {log:q} 2>&1"

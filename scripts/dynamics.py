@@ -4,17 +4,23 @@
 Two subcommands:
 
 ``shard``: for every kept network of a shard, from its weights and its probe states
-(``rnnuniv.dynamics``): the participation ratio of its probe hidden states; the effective rank,
-numerical rank and candidate-block spectral radius of ``w_rec``; and the top Lyapunov exponents of
+(``rnnuniv.dynamics``): the participation ratio of its probe hidden states, naive
+(``participation_ratio``) and cross-block (``participation_ratio_cross``, ``pr_blocks`` blocks of
+interleaved probe trials); the effective rank, participation rank, numerical rank, gain and
+candidate-block spectral radius of ``w_rec``; and the top Lyapunov exponents of
 its full state (LSTM: ``[h, c]``) driven by a few probe trials from the zero state (the first
 ``warmup_fraction`` of the steps not counted; exponents averaged over the trials, natural log per
 step, ``lyapunov_1`` the largest). Writes ``dynamics/{shard}.csv``, one row per kept network.
 
 ``table``: concatenates the shard tables of a task into ``dynamics/summary.csv`` and writes the
-Spearman correlations between connectivity (effective rank of ``w_rec`` and of its candidate
-block) and dynamics (participation ratio, largest Lyapunov exponent), over all networks and per
-architecture, to ``dynamics/correlations.json`` (``rho`` and ``p_value`` are null for fewer than
-3 networks or a constant column).
+Spearman correlations, with seeded bootstrap intervals over networks (``rnnuniv.connectivity``),
+between connectivity (participation and effective rank of ``w_rec`` and of its candidate block,
+gain, spectral radius) and dynamics (both participation ratios, largest Lyapunov exponent), over
+all networks and per architecture, and the best predictor of dimension per architecture, to
+``dynamics/correlations.json``: ``{task, method, n_networks, bootstrap: {n_bootstrap, seed,
+level}, correlations: [{architecture, connectivity, dynamics, n, rho, p_value, ci_low,
+ci_high}], best_predictor: {architecture: {connectivity, rho, ci_low, ci_high, n, clear}}}``
+(numbers null for fewer than 3 networks or a constant column).
 """
 
 from __future__ import annotations
@@ -25,9 +31,8 @@ import sys
 import numpy as np
 import pandas as pd
 import torch
-from scipy.stats import spearmanr
-
 from rnnuniv import io
+from rnnuniv.connectivity import CONNECTIVITY, DYNAMICS, best_predictors, correlation_records
 from rnnuniv.dynamics import (
     CONNECTIVITY_METRICS,
     connectivity_metrics,
@@ -38,9 +43,8 @@ from rnnuniv.networks import load_shard_networks
 from rnnuniv.runtime import json_argument, resolve_device, set_threads
 
 LABEL_COLUMNS = ("network_id", "shard", "architecture", "activation", "n_hidden", "l2")
-CONNECTIVITY = ("effective_rank_w_rec", "effective_rank_candidate")
-DYNAMICS = ("participation_ratio", "lyapunov_1")
-DEFAULT_OPTIONS = {"n_exponents": 8, "n_trials": 4, "warmup_fraction": 0.25, "qr_every": 1, "seed": 0}
+DEFAULT_OPTIONS = {"n_exponents": 8, "n_trials": 4, "warmup_fraction": 0.25, "qr_every": 1, "seed": 0,
+                   "pr_blocks": 4, "n_bootstrap": 1000, "bootstrap_seed": 0, "interval_level": 0.95}
 
 
 def parse_args(argv=None):
@@ -57,7 +61,7 @@ def parse_args(argv=None):
         "--options",
         type=json_argument,
         default={},
-        help="JSON: n_exponents, n_trials, warmup_fraction, qr_every, seed (defaults: " f"{DEFAULT_OPTIONS})",
+        help=f"JSON: {', '.join(DEFAULT_OPTIONS)} (defaults: {DEFAULT_OPTIONS})",
     )
     shard.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
     shard.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -66,6 +70,8 @@ def parse_args(argv=None):
     table = commands.add_parser("table", help="all shard tables of a task and the correlations")
     table.add_argument("--task", required=True, help="task name (recorded in the JSON)")
     table.add_argument("--tables", nargs="*", default=[], help="dynamics/{shard}.csv of every shard")
+    table.add_argument("--options", type=json_argument, default={},
+                       help="JSON: n_bootstrap, bootstrap_seed, interval_level (other keys ignored)")
     table.add_argument("--output-summary", required=True, help="output: dynamics/summary.csv")
     table.add_argument("--output-correlations", required=True, help="output: dynamics/correlations.json")
     return parser.parse_args(argv)
@@ -106,7 +112,7 @@ def shard_table(args, log) -> pd.DataFrame:
         }
     )
     n_exponents = min(int(options["n_exponents"]), cell.state_size(int(meta["n_hidden"])))
-    columns = [*LABEL_COLUMNS, "participation_ratio", *CONNECTIVITY_METRICS]
+    columns = [*LABEL_COLUMNS, "participation_ratio", "participation_ratio_cross", *CONNECTIVITY_METRICS]
     columns += [f"lyapunov_{i + 1}" for i in range(n_exponents)]
     if not ids:
         return table.reindex(columns=columns)
@@ -114,6 +120,7 @@ def shard_table(args, log) -> pd.DataFrame:
     device = resolve_device(args.device)
     chosen = {k: v.to(device) for k, v in params.items()}
     table["participation_ratio"] = participation_ratio(hidden, batch_dims=1).numpy()
+    table["participation_ratio_cross"] = cross_block_ratio(hidden, int(options["pr_blocks"]))
     for name, values in connectivity_metrics(chosen["w_rec"], cell.architecture).items():
         table[name] = values.cpu().numpy()
 
@@ -143,25 +150,16 @@ def shard_table(args, log) -> pd.DataFrame:
     return table.reindex(columns=columns)
 
 
-def spearman(table: pd.DataFrame, x: str, y: str) -> dict:
-    """Spearman rank correlation of two columns over the rows where both are not NaN (inf is ranked)."""
-    pair = table[[x, y]].astype(float).dropna()
-    result = {"n": len(pair), "rho": None, "p_value": None}
-    if len(pair) >= 3 and pair[x].nunique() > 1 and pair[y].nunique() > 1:
-        rho, p_value = spearmanr(pair[x], pair[y])
-        result.update(rho=float(rho), p_value=float(p_value))
-    return result
-
-
-def correlations(table: pd.DataFrame) -> list[dict]:
-    """One record per (architecture or ``all``, connectivity column, dynamics column)."""
-    groups = [("all", table)] + [(arch, rows) for arch, rows in table.groupby("architecture", sort=True)]
-    return [
-        {"architecture": name, "connectivity": x, "dynamics": y, **spearman(rows, x, y)}
-        for name, rows in groups
-        for x in CONNECTIVITY
-        for y in DYNAMICS
-    ]
+def cross_block_ratio(hidden: np.ndarray, n_blocks: int) -> np.ndarray:
+    """Cross-block participation ratio of ``hidden`` ``[N, K, T, n]``, blocks of interleaved trials
+    (block ``a`` = trials ``a, a + B, ...``: the probe set is ordered by condition, so contiguous
+    blocks would differ systematically); NaN for every network if there are fewer than 2 trials."""
+    n_trials = hidden.shape[1]
+    n_blocks = min(int(n_blocks), n_trials)
+    if n_blocks < 2:
+        return np.full(hidden.shape[0], np.nan)
+    order = np.concatenate([np.arange(a, n_trials, n_blocks) for a in range(n_blocks)])
+    return participation_ratio(hidden[:, order], batch_dims=1, n_blocks=n_blocks).numpy()
 
 
 def main(argv=None) -> int:
@@ -171,6 +169,7 @@ def main(argv=None) -> int:
         set_threads(args.threads)
         io.write_csv(args.output, shard_table(args, log))
         return 0
+    options = {**DEFAULT_OPTIONS, **args.options}
     required = LABEL_COLUMNS + CONNECTIVITY + DYNAMICS
     tables = [io.read_csv(path, required_columns=required) for path in args.tables]
     summary = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=list(required))
@@ -178,13 +177,21 @@ def main(argv=None) -> int:
     if duplicated:
         raise SystemExit(f"networks appear in more than one shard table: {duplicated}")
     io.write_csv(args.output_summary, summary)
+    bootstrap = {
+        "n_bootstrap": int(options["n_bootstrap"]),
+        "seed": int(options["bootstrap_seed"]),
+        "level": float(options["interval_level"]),
+    }
+    records = correlation_records(summary, bootstrap["n_bootstrap"], bootstrap["seed"], bootstrap["level"])
     io.write_json(
         args.output_correlations,
         {
             "task": args.task,
             "method": "spearman",
             "n_networks": len(summary),
-            "correlations": correlations(summary),
+            "bootstrap": bootstrap,
+            "correlations": records,
+            "best_predictor": best_predictors(records),
         },
     )
     log.info("task %s: %d networks from %d shard tables", args.task, len(summary), len(tables))

@@ -4,7 +4,7 @@
 Reads ``--distance`` (.npy, [N, N]) and ``--index`` (CSV, one row per matrix row: network_id and
 label columns), fills in labels missing from the index from ``--networks`` (networks.csv), drops
 networks with non-finite distances (logged), and writes ``--output`` (CSV: network_id, the label
-columns, x, y). An empty matrix (no kept networks) gives a header-only table.
+columns, class (networks at distance 0 share a class, 0 = the largest), class_size, x, y). An empty matrix (no kept networks) gives a header-only table.
 
 Example:
     python3 scripts/embed.py --distance results/flipflop/cca/distance.npy \\
@@ -20,7 +20,7 @@ import sys
 import numpy as np
 
 from rnnuniv import io
-from rnnuniv.embedding import mds
+from rnnuniv.embedding import identical_classes, mds
 from rnnuniv.summary import finite_subset
 
 LABEL_COLUMNS = ("architecture", "activation", "n_hidden", "trained")
@@ -59,7 +59,11 @@ def main(argv=None) -> int:
         log.warning("dropping %d network(s) with non-finite distances: %s",
                     int((~keep).sum()), index["network_id"][~keep].tolist())
     table = index[keep].reset_index(drop=True)
-    coordinates = mds(distance[np.ix_(keep, keep)], n_components=2, seed=args.seed)
+    finite = distance[np.ix_(keep, keep)]
+    coordinates = mds(finite, n_components=2, seed=args.seed)
+    classes = identical_classes(finite)
+    table["class"] = classes
+    table["class_size"] = np.bincount(classes)[classes] if classes.size else classes
     table["x"], table["y"] = coordinates[:, 0], coordinates[:, 1]
     io.write_csv(args.output, table)
     log.info("embedded %d networks into %s", len(table), args.output)

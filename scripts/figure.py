@@ -13,8 +13,10 @@ Kinds and their inputs:
   trajectories         networks, states            PCA of example hidden-state trajectories
   trajectories_points  + fixed_points              ... with the fixed points (CDI line attractor)
   cca_matrix           distance, index             SVCCA distance matrix sorted by architecture
-  cca_mds              embedding                   MDS coloured by architecture and activation
-  topology_mds         embedding                   the same for the topology distance
+  cca_mds              embedding, summary          MDS: colour architecture, marker activation;
+                                                   caption: the individuality rows of summary.json
+  topology_mds         embedding, summary          jittered MDS of scaffold classes + class counts
+                                                   per architecture; caption: universality rows
   flipflop_points      networks, states, fixed_points, graphs
                                                    fixed points by unstable modes, and the graph
   sine_points          networks, states, fixed_points, fixed_tables
@@ -22,7 +24,8 @@ Kinds and their inputs:
   eigenvalues          networks, fixed_points      sorted |eigenvalues|, mean +/- s.e.m.
   linear_response      networks, fixed_points, weights
                                                    linearised output vs number of modes kept
-  untrained            {task}_distance, {task}_index  figure 4 similarity distributions
+  untrained            {task}_distance, {task}_index, summary
+                                                   figure 4 pair groups, medians, d and interval
   loss                 {task}_networks             final loss histograms
   metrics              embeddings (one per space, named by space)  MDS of every metric
 
@@ -46,6 +49,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from rnnuniv import io, plots
+from rnnuniv.plots_connectivity import PANELS as CONNECTIVITY_PANELS
 from rnnuniv.runtime import json_argument
 from rnnuniv.summary import as_bool, linear_response_by_modes, untrained_comparison
 
@@ -110,18 +114,15 @@ def load_states(paths, wanted: list[str]) -> dict:
 
 def load_fixed_points(paths) -> dict:
     """network_id -> per-point arrays of that network, plus "condition_names"/"condition_inputs"."""
+    from rnnuniv.fixedpoints import load_shard
+
     per_network, conditions = {}, {}
     for path in _as_list(paths):
-        arrays = io.load_npz(path, required=("network_ids", "network_index", "condition_index", "points",
-                                             "q", "eigenvalues", "n_unstable"))
-        if "condition_names" in arrays and not conditions:
-            conditions = {"condition_names": arrays["condition_names"].astype(str),
-                          "condition_inputs": arrays.get("condition_inputs")}
-        per_point = {k: v for k, v in arrays.items()
-                     if v.ndim >= 1 and v.shape[0] == arrays["q"].shape[0] and k != "network_ids"}
-        for i, network_id in enumerate(arrays["network_ids"].astype(str)):
-            rows = arrays["network_index"] == i
-            per_network[network_id] = {k: v[rows] for k, v in per_point.items()}
+        shard = load_shard(path, required=("condition_index", "points", "q", "eigenvalues", "n_unstable"))
+        if shard.condition_names is not None and not conditions:
+            conditions = {"condition_names": np.array(shard.condition_names, dtype=str),
+                          "condition_inputs": shard.condition_inputs}
+        per_network.update((network.network_id, network.arrays()) for network in shard.networks)
     return {"networks": per_network, **conditions}
 
 
@@ -298,12 +299,45 @@ def panel_cca_matrix(args, options):
     return fig
 
 
+def read_summary(args) -> dict | None:
+    """results/summary.json when the panel was given it (captions quote its numbers)."""
+    path = args.inputs.get("summary")
+    return io.read_json(path) if path else None
+
+
+def claim_line(summary: dict | None, task: str, prefix: str) -> str:
+    """'<claim>: <statistic> <value> [<lower>, <upper>], p = .., n = ..: <verdict>' from summary.json."""
+    if not summary:
+        return ""
+    for row in summary.get("tasks", {}).get(task, {}).get("claims", []):
+        if row["claim"].startswith(prefix):
+            def number(x):
+                return "-" if x is None or not np.isfinite(x) else f"{x:.2f}"
+            interval = f" [{number(row['lower'])}, {number(row['upper'])}]" if np.isfinite(row["lower"]) else ""
+            p = f", p = {row['p']:.3g}" if np.isfinite(row["p"]) else ""
+            return (f"{row['claim']}: {row['statistic_name']} {number(row['statistic'])}{interval}{p}, "
+                    f"n = {row['n']}: {row['verdict'].upper()}" + (f" ({row['reason']})" if row["reason"] else ""))
+    return ""
+
+
+def _silhouette_title(summary, task, space, title):
+    entry = (summary or {}).get("tasks", {}).get(task, {}).get("silhouettes", {}).get(space, {}).get("architecture")
+    if not entry:
+        return title
+    return f"{title}\narchitecture silhouette* {entry['statistic']:.2f} [{entry['lower']:.2f}, {entry['upper']:.2f}]"
+
+
 def panel_mds(args, options, space: str):
     table = io.read_csv(args.inputs["embedding"], required_columns=("network_id", "x", "y"))
-    fig, axes = plots.new_figure(2, 1, options)
-    title = SPACE_TITLES.get(space, space)
-    plots.embedding_scatter(axes[0, 0], table, "architecture", f"{title} MDS, by architecture")
-    plots.embedding_scatter(axes[0, 1], table, "activation", f"{title} MDS, by activation")
+    summary = read_summary(args)
+    name = SPACE_TITLES.get(space, space)
+    fig, axes = plots.new_figure(1, 1, {**options, "width": min(float(options["width"]), 5.0)},
+                                 height_per_row=3.4)
+    plots.embedding_scatter(axes[0, 0], table, "architecture",
+                            _silhouette_title(summary, args.task, space, f"{name} MDS ({len(table)} networks)"))
+    plots.caption_text(fig, " | ".join(filter(None, [
+        claim_line(summary, args.task, "individuality: SVCCA geometry separates architectures"),
+        claim_line(summary, args.task, "individuality: SVCCA geometry separates activations")])))
     return fig
 
 
@@ -312,7 +346,32 @@ def panel_cca_mds(args, options):
 
 
 def panel_topology_mds(args, options):
-    return panel_mds(args, options, "topology")
+    table = io.read_csv(args.inputs["embedding"], required_columns=("network_id", "x", "y"))
+    summary = read_summary(args)
+    fig, axes = plots.new_figure(2, 1, options, height_per_row=3.2)
+    if len(table) and "class" in table:
+        xy = np.column_stack([table["x"], table["y"]])
+        span = float(np.ptp(xy, axis=0).max()) if len(table) > 1 else 0.0
+        scale = 0.12 * span if span > 0 else 0.5
+        xy = plots.jitter_classes(xy, table["class"].to_numpy(), scale=scale)
+        n_classes = int(table["class"].nunique())
+        title = f"topology MDS: {len(table)} networks, {n_classes} scaffold classes"
+        plots.embedding_scatter(axes[0, 0], table, "architecture", _silhouette_title(summary, args.task, "topology", title),
+                                xy=xy)
+        sizes = table.groupby("class").size()
+        for c, size in sizes.items():
+            if size > 1:
+                centre = table.loc[table["class"] == c, ["x", "y"]].to_numpy().mean(0)
+                radius = scale * np.sqrt(size / sizes.max())
+                axes[0, 0].annotate(f"{size} identical", (centre[0], centre[1] + radius), xytext=(0, 3),
+                                    textcoords="offset points", ha="center", va="bottom", fontsize="small")
+    else:
+        plots.embedding_scatter(axes[0, 0], table, "architecture", "topology MDS", legend=False)
+    plots.class_counts_bar(axes[0, 1], table)
+    plots.caption_text(fig, " | ".join(filter(None, [
+        claim_line(summary, args.task, "universality: topology does not separate architectures"),
+        claim_line(summary, args.task, "universality: same modal scaffold class")])))
+    return fig
 
 
 def _graph_layout(graph):
@@ -557,14 +616,21 @@ def panel_linear_response(args, options):
 PAIR_LABELS = {
     "trained_other_activation": "trained, other activation",
     "trained_untrained_same_activation": "trained vs untrained, same act.",
-    "trained_same_activation": "trained, same activation",
+    "trained_same_activation": "trained, same activation (reference)",
 }
 
 
 def panel_untrained(args, options):
+    """Figure 4: the two pair groups of the paper's claim (and a reference group), with medians.
+
+    Paper: SVCCA similarity trained vs untrained (same activation) can exceed that of trained
+    networks of other activations. Title: d = median(T-U same) - median(T-T other) and its interval.
+    """
+    summary = read_summary(args)
     fig, axes = plots.new_figure(len(args.tasks), 1, options,
                                  height_per_row=min(float(options["width"]) / len(args.tasks), 3.0))
     bins = np.linspace(0, 1, 26)
+    lines = []
     for ax, task in zip(axes[0], args.tasks):
         distance = np.load(args.inputs[f"{task}_distance"], allow_pickle=False)
         index = io.read_csv(args.inputs[f"{task}_index"], required_columns=("network_id",))
@@ -578,16 +644,28 @@ def panel_untrained(args, options):
             color = plots.PAIR_COLORS[name]
             if values.size:
                 ax.hist(values, bins=bins, density=True, histtype="step", lw=1.4, color=color,
+                        ls=":" if name == "trained_same_activation" else "-",
                         label=f"{PAIR_LABELS[name]} ({values.size})")
+                if name != "trained_same_activation":
+                    ax.axvline(np.median(values), color=color, lw=1.0, ls="--")
             else:
                 ax.plot([], [], color=color, label=f"{PAIR_LABELS[name]} (none)")
         ax.set_xlim(0, 1)
         ax.set_ylim(0, ax.get_ylim()[1] * 1.7)  # headroom for the legend
-        ax.set_xlabel("SVCCA similarity")
+        ax.set_xlabel("SVCCA similarity (dashed: medians)")
         ax.set_ylabel("density")
-        ax.set_title(task)
+        line = claim_line(summary, task, "figure 4")
+        row = next((r for r in (summary or {}).get("tasks", {}).get(task, {}).get("claims", [])
+                    if r["claim"].startswith("figure 4")), None)
+        ax.set_title(task if row is None or not np.isfinite(row["statistic"]) else
+                     f"{task}: d = {row['statistic']:.2f} [{row['lower']:.2f}, {row['upper']:.2f}]")
+        if line:
+            lines.append(f"{task}: {row['verdict']}")
         ax.legend(frameon=False, fontsize="x-small", loc="upper left", title="pairs (count)",
                   title_fontsize="x-small")
+    plots.caption_text(fig, "Paper's claim: similarity of a trained network to an untrained one of the same "
+                       "activation exceeds that of trained networks of other activations; d = median(trained vs "
+                       "untrained, same act.) - median(trained, other act.) > 0. " + "; ".join(lines))
     return fig
 
 
@@ -622,12 +700,14 @@ def panel_loss(args, options):
 
 
 def panel_metrics(args, options):
-    spaces = [s for s in SPACE_TITLES if s in args.inputs] + [
-        s for s in args.inputs if s not in SPACE_TITLES]
+    spaces = [sp for sp in SPACE_TITLES if sp in args.inputs] + [
+        sp for sp in args.inputs if sp not in SPACE_TITLES and sp != "summary"]
+    summary = read_summary(args)
     fig, axes = plots.new_figure(len(spaces), 1, options)
     for ax, space in zip(axes[0], spaces):
         table = io.read_csv(args.inputs[space], required_columns=("network_id", "x", "y"))
-        plots.embedding_scatter(ax, table, "architecture", f"{SPACE_TITLES.get(space, space)} MDS",
+        plots.embedding_scatter(ax, table, "architecture",
+                                _silhouette_title(summary, args.task, space, f"{SPACE_TITLES.get(space, space)} MDS"),
                                 legend=ax is axes[0, -1])
     return fig
 
@@ -646,6 +726,7 @@ KINDS = {
     "untrained": panel_untrained,
     "loss": panel_loss,
     "metrics": panel_metrics,
+    **CONNECTIVITY_PANELS,  # figC1-figC3 (rnnuniv.plots_connectivity documents their inputs)
 }
 
 

@@ -7,8 +7,10 @@ the network's own probe trajectories plus noise, and all networks of the shard a
 once (see ``rnnuniv.fixedpoints``).
 
 Writes ``fixed_points/{shard}.npz`` (per point: network and condition index, state, q,
-eigenvalues, leading eigenvectors, stability, manifold label, readout) and ``{shard}.csv`` (one
-row per network and condition; a continuum counts as one manifold, never as hundreds of points).
+eigenvalues, leading eigenvectors, stability, manifold label, ``n_marginal``, readout; per
+network ``probe_speed`` and ``probe_spread`` of its probe trajectories; the ``marginal_tol`` used)
+and ``{shard}.csv`` (one row per network and condition; a continuum counts as one manifold, never
+as hundreds of points). The topology stage reads all of these back rather than recomputing them.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 import torch
 
 from rnnuniv import io
-from rnnuniv.fixedpoints import shard_fixed_points
+from rnnuniv.fixedpoints import shard_fixed_points, write_shard
 from rnnuniv.networks import load_shard_networks
 from rnnuniv.runtime import json_argument, resolve_device, set_threads
 from rnnuniv.tasks import make_task
@@ -76,7 +78,7 @@ def main(argv=None) -> int:
         n_hidden=int(meta["n_hidden"]),
         **options,
     )
-    io.save_npz(args.output_npz, network_ids=np.array(ids, dtype=str), **arrays)
+    write_shard(args.output_npz, ids, arrays)
     table.insert(0, "network_id", [ids[i] for i in table.pop("network_index")])
     io.write_csv(args.output_csv, table)
     log.info(

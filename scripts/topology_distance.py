@@ -1,18 +1,26 @@
 #!/usr/bin/env python3
-"""Topology distance between every pair of kept networks of a task, and the universality numbers.
+"""Topology distance between every pair of kept networks of a task, their scaffold classes, and
+the universality numbers.
 
-Reads the per-shard graphs of ``topology_graph.py``. Rows of the matrix are the networks of
-``networks.csv`` with status ``kept``, in the table's order (the order of the CCA matrix); kept
-networks without a graph are left out with a warning. Distances (see ``rnnuniv.topology``):
-flip-flop, a Weisfeiler-Lehman distance between the labelled graphs that is exactly 0 for
-isomorphic graphs; sine and CDI, a normalised L1 (Bray-Curtis) distance between the per-condition
-signatures.
+Reads the per-shard graphs of ``topology_graph.py``. Rows are the networks of ``networks.csv``
+with status ``kept``, in the table's order; kept networks without a graph are left out with a
+warning. Flip-flop: a Weisfeiler-Lehman distance between scaffold graphs, exactly 0 for
+isomorphic ones; sine and CDI: Bray-Curtis between topological signatures (see
+``rnnuniv.topology``).
 
-Writes ``--output-distance`` (.npy, float64 [N, N]), ``--output-index`` (CSV, one row per matrix
-row: network id, labels and per-network topology numbers) and ``--output-summary`` (JSON:
-fractions with 8 stable points / the cube input graph (flip-flop), median correlation of
-linearised and commanded frequency (sine), fraction with line attractors (CDI); overall and per
-architecture).
+Writes
+  --output-distance  .npy float64 [N, N]
+  --output-index     CSV per row: network_id, architecture, activation, hidden_size, n_hidden, shard
+  --output-networks  CSV per row (same order): network_id, architecture, activation, hidden_size,
+                     scaffold_class (0 = most frequent), in_modal_class, and the task's columns
+                     (flip-flop: n_stable, n_distinct_codes, has_8_memories, cube_scaffold,
+                     n_saddles_index1, n_saddles_higher, ...; sine: n_conditions, frac_oscillatory,
+                     freq_median_rel_error, freq_correlation; CDI: line_attractor, line_attractor_ctx0/1,
+                     n_slow_modes, n_slow_modes_ctx0/1)
+  --output-smooth    CSV (sine/CDI): network_id, condition, condition_name, principal_modulus,
+                     linearized_frequency (+ commanded_frequency for sine); flip-flop: header only
+  --output-summary   JSON: fraction in the modal class per architecture (and x activation), number
+                     of classes, within/between-architecture mean distance and their ratio
 """
 
 from __future__ import annotations
@@ -26,24 +34,29 @@ import pandas as pd
 from rnnuniv import io, topology
 
 LABEL_COLUMNS = ("architecture", "activation", "n_hidden", "shard")
-INDEX_NUMBERS = {
-    "flipflop": ("n_nodes", "n_stable", "n_saddles", "n_manifolds", "n_stable_codes", "n_memory_codes",
-                 "eight_stable", "eight_memory", "input_cube", "input_ideal", "saddles_linking",
-                 "n_unresolved"),
-    "sine": ("n_nodes", "n_conditions_with_oscillation", "frequency_correlation",
-             "frequency_median_relative_error"),
-    "cdi": ("n_nodes", "line_attractor"),
+TASK_COLUMNS = {
+    "flipflop": ("n_stable", "n_distinct_codes", "has_8_memories", "cube_scaffold", "n_saddles_index1",
+                 "n_saddles_higher", "saddle_cube", "input_ideal", "n_manifolds", "n_unresolved"),
+    "sine": ("n_conditions", "frac_oscillatory", "freq_median_rel_error", "freq_correlation"),
+    "cdi": ("line_attractor", "line_attractor_ctx0", "line_attractor_ctx1", "n_slow_modes",
+            "n_slow_modes_ctx0", "n_slow_modes_ctx1"),
 }
+SMOOTH_COLUMNS = ("network_id", "condition", "condition_name", "principal_modulus", "linearized_frequency",
+                  "commanded_frequency")
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", required=True, choices=sorted(INDEX_NUMBERS), help="task name")
+    parser.add_argument("--task", required=True, choices=sorted(TASK_COLUMNS), help="task name")
     parser.add_argument("--networks", required=True, help="results/{task}/networks.csv")
     parser.add_argument("--graphs", nargs="*", default=[], help="topology/{shard}.json of every shard")
     parser.add_argument("--wl-iterations", type=int, default=3, help="Weisfeiler-Lehman iterations")
+    parser.add_argument("--higher-saddles", action="store_true",
+                        help="flip-flop: saddles of index >= 2 take part in the comparison (as counts)")
     parser.add_argument("--output-distance", required=True, help="output: distance.npy")
     parser.add_argument("--output-index", required=True, help="output: index.csv")
+    parser.add_argument("--output-networks", required=True, help="output: networks.csv (topology)")
+    parser.add_argument("--output-smooth", required=True, help="output: smooth.csv")
     parser.add_argument("--output-summary", required=True, help="output: summary.json")
     return parser.parse_args(argv)
 
@@ -69,6 +82,27 @@ def load_records(paths: list[str], task: str) -> tuple[dict[str, dict], list[str
     return records, names
 
 
+def distances(task: str, selected: list[dict], names, iterations: int, higher: bool):
+    """``(distance [N, N], class [N])`` for the selected records."""
+    if task == "flipflop":
+        graphs = [topology.graph_from_json(r["graph"]) for r in selected]
+        return topology.flipflop_distance(graphs, iterations, higher)
+    shape = (len(selected), len(names or []), len(topology.SIGNATURE_FEATURES))
+    signatures = np.array([r["summary"]["signature"] for r in selected], dtype=np.float64).reshape(shape)
+    return topology.signature_distance(signatures), topology.signature_classes(signatures)
+
+
+def smooth_table(task: str, order: pd.DataFrame, selected: list[dict], names) -> pd.DataFrame:
+    rows = []
+    for nid, record in zip(order["network_id"], selected):
+        commanded = record["summary"].get("commanded_frequency")
+        for row in record["summary"].get("smooth", []):
+            c = row["condition"]
+            rows.append({"network_id": nid, **row, "condition_name": names[c] if names else str(c),
+                         "commanded_frequency": commanded[c] if commanded else float("nan")})
+    return pd.DataFrame(rows, columns=list(SMOOTH_COLUMNS))
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     log = io.setup_logging()
@@ -81,35 +115,24 @@ def main(argv=None) -> int:
         log.warning("%d kept network(s) have no graph and are left out: %s", len(missing), missing[:10])
     order = kept[kept["network_id"].isin(set(records))].reset_index(drop=True)
     selected = [records[nid] for nid in order["network_id"]]
-
-    classes = None
-    if args.task == "flipflop":
-        graphs = [topology.graph_from_json(r["graph"]) for r in selected]
-        distance, classes = topology.flipflop_distance(graphs, args.wl_iterations)
-    else:
-        n_conditions = len(names or [])
-        signatures = np.array(
-            [r["summary"]["signature"] for r in selected], dtype=np.float64
-        ).reshape(len(selected), n_conditions, len(topology.SIGNATURE_FEATURES))
-        distance = topology.signature_distance(signatures)
+    distance, classes = distances(args.task, selected, names, args.wl_iterations, args.higher_saddles)
 
     index = order[["network_id", *[c for c in LABEL_COLUMNS if c in order.columns]]].copy()
-    for column in INDEX_NUMBERS[args.task]:
-        index[column] = [r["summary"].get(column) for r in selected]
-    if classes is not None:
-        index["isomorphism_class"] = classes
-    summary = topology.universality_summary(args.task, index, distance, classes)
+    if "n_hidden" in index:
+        index.insert(3 if "activation" in index else 2, "hidden_size", index["n_hidden"])
+    table = index[[c for c in ("network_id", "architecture", "activation", "hidden_size") if c in index]].copy()
+    table["scaffold_class"] = np.asarray(classes, dtype=np.int64)
+    table["in_modal_class"] = table["scaffold_class"] == 0
+    for column in TASK_COLUMNS[args.task]:
+        table[column] = [r["summary"].get(column) for r in selected]
+    summary = topology.universality_summary(args.task, table, distance)
     summary["n_kept_without_graph"] = len(missing)
-    if args.task == "cdi":
-        for k in (1, 2):
-            index[f"context{k}_line_points"] = [r["summary"]["contexts"][k - 1]["n_line_points"] for r in selected]
-            index[f"context{k}_line_eigenvalue"] = [
-                r["summary"]["contexts"][k - 1]["line_eigenvalue"] for r in selected
-            ]
 
     with io.atomic_path(args.output_distance, suffix=".npy") as tmp:
         np.save(tmp, np.asarray(distance, dtype=np.float64))
-    io.write_csv(args.output_index, pd.DataFrame(index))
+    io.write_csv(args.output_index, index)
+    io.write_csv(args.output_networks, table)
+    io.write_csv(args.output_smooth, smooth_table(args.task, order, selected, names))
     io.write_json(args.output_summary, summary)
     log.info("%s: %d kept networks; %s", args.task, len(order),
              {k: v for k, v in summary.items() if not isinstance(v, dict)})

@@ -14,6 +14,7 @@ import torch
 
 from rnnuniv import io
 from rnnuniv.cells import make_cell, select, step_function
+from rnnuniv.connectivity import best_predictors, connectivity_summary, correlation_records, spearman_interval
 from rnnuniv.dynamics import (
     CONNECTIVITY_METRICS,
     candidate_block,
@@ -22,6 +23,8 @@ from rnnuniv.dynamics import (
     lyapunov_spectrum,
     network_lyapunov_spectra,
     numerical_rank,
+    coupling_gain,
+    participation_rank,
     participation_ratio,
     spectral_radius,
 )
@@ -204,6 +207,41 @@ def test_participation_ratio_batched_and_flattened():
         )
 
 
+def test_cross_block_participation_ratio_exact_case():
+    # every block has covariance exactly diag(3, 1) (rotated): tr(C)^2 / tr(C_a C_b) = 16 / 10
+    gen = torch.Generator().manual_seed(2)
+    basis, _ = torch.linalg.qr(torch.randn(2, 2, generator=gen, dtype=F64))
+    block = torch.cat([torch.eye(2), -torch.eye(2)]) * torch.tensor([4.5, 1.5], dtype=F64).sqrt() @ basis.T
+    states = torch.cat([block, block[[2, 0, 3, 1]], block])  # 3 blocks of 4 samples
+    assert participation_ratio(states, n_blocks=3).item() == pytest.approx(1.6, abs=1e-12)
+    assert participation_ratio(states.expand(2, 12, 2), batch_dims=1, n_blocks=3).tolist() == pytest.approx([1.6, 1.6])
+
+
+def test_cross_block_participation_ratio_removes_the_white_noise_bias():
+    # N = 200 white-noise units, 8 blocks of 100 samples: the naive PR ~ N / (1 + N / T) = 0.8 N
+    gen = torch.Generator().manual_seed(0)
+    noise = torch.randn(800, 200, generator=gen, dtype=F64)
+    assert participation_ratio(noise).item() / 200 == pytest.approx(0.80, abs=0.02)
+    assert participation_ratio(noise, n_blocks=8).item() / 200 == pytest.approx(1.0, abs=0.05)
+    # [K, T, n] states: blocks are runs of whole trials
+    trials = noise.reshape(8, 100, 200)
+    assert participation_ratio(trials, n_blocks=8).item() == participation_ratio(noise, n_blocks=8).item()
+    with pytest.raises(ValueError, match="n_blocks"):
+        participation_ratio(noise, n_blocks=1)
+    assert math.isnan(participation_ratio(torch.ones(6, 3), n_blocks=2).item())
+
+
+def test_participation_rank_known_values():
+    assert participation_rank(torch.diag(torch.tensor([1.0, 1.0, 0.0, 0.0]))).item() == pytest.approx(2.0)
+    gen = torch.Generator().manual_seed(0)
+    basis, _ = torch.linalg.qr(torch.randn(5, 5, generator=gen, dtype=F64))
+    assert participation_rank(basis).item() == pytest.approx(5.0, abs=1e-12)
+    # singular values (2, 1): (4 + 1)^2 / (16 + 1); batched; zero matrix -> NaN
+    ranks = participation_rank(torch.stack([torch.diag(torch.tensor([2.0, 1.0])), torch.zeros(2, 2)]))
+    assert ranks[0].item() == pytest.approx(25 / 17) and math.isnan(ranks[1].item())
+    assert coupling_gain(3.0 * basis).item() == pytest.approx(3.0)
+
+
 # -- connectivity -----------------------------------------------------------------------------
 def test_effective_rank_known_values():
     assert effective_rank(torch.eye(9)).item() == pytest.approx(9.0, abs=1e-9)
@@ -331,7 +369,7 @@ def run_shard(script, directory: Path, shard: str, options: dict) -> pd.DataFram
 
 def test_script_end_to_end(tmp_path):
     script = load_script()
-    options = {"n_exponents": 3, "n_trials": 2, "warmup_fraction": 0.2}
+    options = {"n_exponents": 3, "n_trials": 2, "warmup_fraction": 0.2, "pr_blocks": 2}
     params, meta, inputs = fake_shard(tmp_path, "lstm", "lstm-tanh-h4-000")
     table = run_shard(script, tmp_path, "lstm-tanh-h4-000", options)
     kept = [meta["network_ids"][0], meta["network_ids"][2]]
@@ -349,6 +387,11 @@ def test_script_end_to_end(tmp_path):
     states = io.load_npz(tmp_path / "lstm-tanh-h4-000.npz")
     expected_pr = participation_ratio(states["hidden"][[0, 2]], batch_dims=1).numpy()
     np.testing.assert_allclose(table["participation_ratio"], expected_pr, rtol=1e-9)
+    # 6 trials in 2 interleaved blocks: trials (0, 2, 4) and (1, 3, 5)
+    expected_cross = participation_ratio(
+        states["hidden"][[0, 2]][:, [0, 2, 4, 1, 3, 5]], batch_dims=1, n_blocks=2
+    ).numpy()
+    np.testing.assert_allclose(table["participation_ratio_cross"], expected_cross, rtol=1e-9)
     np.testing.assert_allclose(
         table["effective_rank_w_rec"], effective_rank(chosen["w_rec"]).numpy(), rtol=1e-6
     )
@@ -386,10 +429,11 @@ def test_script_end_to_end(tmp_path):
     assert groups[("gru", "effective_rank_w_rec", "lyapunov_1")]["rho"] is None  # two networks
     overall = groups[("all", "effective_rank_w_rec", "participation_ratio")]
     assert overall["n"] == 4 and -1 <= overall["rho"] <= 1
+    assert overall["ci_low"] is None and result["bootstrap"]["n_bootstrap"] == 1000  # 4 < MIN_BOOTSTRAP_N
+    assert set(result["best_predictor"]) == {"all", "gru", "lstm"} and result["best_predictor"]["gru"] is None
 
 
 def test_correlations_known_ranks():
-    script = load_script()
     table = pd.DataFrame(
         {
             "architecture": ["gru"] * 4 + ["lstm"] * 4,
@@ -399,14 +443,53 @@ def test_correlations_known_ranks():
             "lyapunov_1": [-0.1, -0.2, -0.3, -np.inf, 0.0, 0.1, 0.2, 0.3],
         }
     )
-    groups = {(c["architecture"], c["connectivity"], c["dynamics"]): c for c in script.correlations(table)}
-    assert groups[("gru", "effective_rank_w_rec", "participation_ratio")]["rho"] == pytest.approx(1.0)
+    records = correlation_records(table, n_bootstrap=200, seed=0,
+                                  connectivity=("effective_rank_w_rec", "effective_rank_candidate"),
+                                  dynamics=("participation_ratio", "lyapunov_1"))
+    groups = {(c["architecture"], c["connectivity"], c["dynamics"]): c for c in records}
+    gru = groups[("gru", "effective_rank_w_rec", "participation_ratio")]
+    assert gru["rho"] == pytest.approx(1.0) and gru["ci_low"] is None  # too few networks for an interval
     assert groups[("gru", "effective_rank_w_rec", "lyapunov_1")]["rho"] == pytest.approx(
         -1.0
     )  # -inf ranks last
     lstm = groups[("lstm", "effective_rank_w_rec", "participation_ratio")]
     assert lstm["n"] == 3 and lstm["rho"] == pytest.approx(-1.0)  # the NaN row is left out
     assert groups[("lstm", "effective_rank_candidate", "lyapunov_1")]["rho"] == pytest.approx(-1.0)
+    best = best_predictors(records, dynamics="participation_ratio")
+    assert best["gru"]["connectivity"] == "effective_rank_w_rec" and not best["gru"]["clear"]
+    # a monotone relation stays monotone in every resample with >= 2 distinct values
+    monotone = spearman_interval(np.arange(8.0), np.arange(8.0) ** 3, n_bootstrap=200)
+    assert monotone["ci_low"] == pytest.approx(1.0) and monotone["ci_high"] == pytest.approx(1.0)
+
+
+def test_bootstrap_interval_covers_zero_for_independent_columns_and_is_seeded():
+    gen = np.random.default_rng(0)
+    x, y = gen.normal(size=40), gen.normal(size=40)
+    result = spearman_interval(x, y, n_bootstrap=500, seed=1)
+    assert result["ci_low"] < 0 < result["ci_high"] and result["ci_low"] < result["rho"] < result["ci_high"]
+    assert spearman_interval(x, y, n_bootstrap=500, seed=1) == result
+    strong = spearman_interval(x, x + 0.3 * y, n_bootstrap=500, seed=1)
+    assert strong["ci_low"] > 0.7
+    assert spearman_interval([1.0, 2.0], [2.0, 1.0])["rho"] is None
+    assert spearman_interval([1.0, 1.0, 1.0], [1.0, 2.0, 3.0])["rho"] is None
+
+
+def test_connectivity_summary_lines():
+    records = [
+        {"architecture": "gru", "connectivity": c, "dynamics": "participation_ratio_cross", "n": 10,
+         "rho": rho, "p_value": 0.01, "ci_low": rho - 0.2, "ci_high": min(rho + 0.2, 1.0)}
+        for c, rho in (("participation_rank_candidate", 0.8), ("effective_rank_w_rec", -0.1))
+    ]
+    table = pd.DataFrame({"kind": ["power"], "gain": [2.0], "rank": [10.0], "n": [100],
+                          "dimension": [12.5], "lyapunov_max": [0.1], "mean_square": [1.5]})
+    summary, lines = connectivity_summary({"flipflop": {"n_networks": 10, "correlations": records}}, table)
+    best = summary["tasks"]["flipflop"]["best_predictor"]["gru"]
+    assert best["connectivity"] == "participation_rank_candidate" and best["clear"]
+    text = "\n".join(lines)
+    assert "best predictor of dimension is participation_rank_candidate (rho 0.80, [0.60, 1.00]" in text
+    assert "| gru (10) | 0.80 [0.60, 1.00] | -0.10 [-0.30, 0.10] |" in text
+    assert "| power | 2 | 10.0 | 12.5 | 0.125 | 0.100 | 1.500 |" in text
+    assert summary["random_mode"][0]["dimension"] == 12.5
 
 
 def test_script_help_and_empty_shard(tmp_path):

@@ -68,3 +68,14 @@ def test_within_between_known_values():
     assert np.isnan(single["mean_between"]) and np.isnan(single["ratio"])
     with pytest.raises(ValueError, match="labels"):
         within_between(distance, ["a", "b"])
+
+
+def test_identical_classes_group_zero_distances_largest_first():
+    from rnnuniv.embedding import identical_classes
+
+    # networks 1, 3, 4 identical; 0 and 2 identical; 5 alone
+    positions = np.array([1.0, 0.0, 1.0, 0.0, 0.0, 7.0])
+    distance = np.abs(positions[:, None] - positions[None, :])
+    assert identical_classes(distance).tolist() == [1, 0, 1, 0, 0, 2]
+    assert identical_classes(np.zeros((0, 0))).tolist() == []
+    assert identical_classes(1 - np.eye(3)).tolist() == [0, 1, 2]

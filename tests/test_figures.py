@@ -1,5 +1,5 @@
-"""The headline numbers (rnnuniv.summary) on constructed matrices, the plotting helpers, and the
-figures/summary/report of the tiny workflow."""
+"""Figure-4 groups and the figure-3f response (rnnuniv.summary), the plotting helpers and panels on
+constructed data (what they draw), and the figures/summary/report of the tiny workflow."""
 
 from __future__ import annotations
 
@@ -10,14 +10,7 @@ import numpy as np
 import pytest
 
 from rnnuniv import plots
-from rnnuniv.summary import (
-    finite_subset,
-    linear_response_by_modes,
-    separation,
-    to_markdown,
-    universality_verdict,
-    untrained_comparison,
-)
+from rnnuniv.summary import finite_subset, linear_response_by_modes, untrained_comparison
 
 
 def clustered_distance(group_sizes, within=0.1, between=1.0, seed=0):
@@ -30,85 +23,12 @@ def clustered_distance(group_sizes, within=0.1, between=1.0, seed=0):
 
 
 # ------------------------------------------------------------------------------------------------
-# separation / silhouette
+# non-finite rows
 # ------------------------------------------------------------------------------------------------
-def test_separated_clusters_have_high_silhouette_and_low_within_between_ratio():
-    distance, labels = clustered_distance([5, 5, 5], within=0.02, between=1.0)
-    numbers = separation(distance, {"architecture": labels})
-    arch = numbers["architecture"]
-    assert numbers["n_networks"] == 15 and arch["n_groups"] == 3
-    assert arch["silhouette"] > 0.9
-    assert arch["ratio"] < 0.1
-    assert arch["mean_between"] == pytest.approx(
-        np.mean([distance[i, j] for i in range(15) for j in range(15) if labels[i] != labels[j]])
-    )
-
-
-def test_random_labels_on_one_cluster_give_silhouette_near_zero():
-    rng = np.random.default_rng(1)
-    points = rng.standard_normal((200, 3))
-    distance = np.linalg.norm(points[:, None] - points[None], axis=-1)
-    labels = rng.integers(0, 4, 200)
-    numbers = separation(distance, {"architecture": labels})
-    assert abs(numbers["architecture"]["silhouette"]) < 0.05
-    assert numbers["architecture"]["ratio"] == pytest.approx(1.0, abs=0.05)
-
-
-def test_silhouette_of_two_point_clusters_matches_hand_computation():
-    # groups {0, 1} and {2, 3}: a = 1 for every point, b = mean distance to the other group
-    distance = np.array([[0, 1, 4, 6], [1, 0, 4, 6], [4, 4, 0, 1], [6, 6, 1, 0]], dtype=float)
-    numbers = separation(distance, {"architecture": np.array(["a", "a", "b", "b"])})
-    expected = np.mean([(5 - 1) / 5, (5 - 1) / 5, (4 - 1) / 4, (6 - 1) / 6])
-    assert numbers["architecture"]["silhouette"] == pytest.approx(expected)
-    assert numbers["architecture"]["mean_within"] == pytest.approx(1.0)
-    assert numbers["architecture"]["mean_between"] == pytest.approx(5.0)
-
-
-def test_non_finite_rows_are_dropped_before_the_numbers():
+def test_non_finite_rows_are_dropped():
     distance, labels = clustered_distance([4, 4], within=0.02)
     distance[2, :] = distance[:, 2] = np.nan
-    distance[2, 2] = np.nan
-    keep = finite_subset(distance)
-    assert keep.tolist() == [True, True, False] + [True] * 5
-    numbers = separation(distance, {"architecture": labels})
-    assert numbers["n_networks"] == 7 and numbers["n_dropped_nonfinite"] == 1
-    assert numbers["architecture"]["silhouette"] > 0.9
-
-
-def test_empty_and_single_label_matrices_give_nan_not_errors():
-    empty = separation(np.zeros((0, 0)), {"architecture": np.array([], dtype=str)})
-    assert empty["n_networks"] == 0 and math.isnan(empty["architecture"]["silhouette"])
-    one_label = separation(np.ones((3, 3)) - np.eye(3), {"architecture": np.array(["gru"] * 3)})
-    assert math.isnan(one_label["architecture"]["silhouette"])
-    assert math.isnan(one_label["architecture"]["mean_between"])
-
-
-# ------------------------------------------------------------------------------------------------
-# verdict
-# ------------------------------------------------------------------------------------------------
-def test_verdict_held_only_when_geometry_separates_and_topology_does_not():
-    assert universality_verdict(0.6, 0.02)["status"] == "held"
-    assert universality_verdict(0.6, 0.5)["status"] == "not held"
-    assert universality_verdict(0.1, -0.1)["status"] == "not held"
-    assert universality_verdict(0.25, 0.0999, separated=0.25, mixed=0.1)["status"] == "held"
-    undetermined = universality_verdict(float("nan"), 0.0)
-    assert undetermined["status"] == "undetermined"
-    reason = universality_verdict(0.6, 0.5, separated=0.3, mixed=0.05)["reason"]
-    assert "0.60 >= 0.3" in reason and "0.50 >= 0.05" in reason
-    with pytest.raises(ValueError):
-        universality_verdict(0.5, 0.0, separated=0.1, mixed=0.2)
-
-
-def test_summary_markdown_states_verdict_and_thresholds():
-    distance, labels = clustered_distance([3, 3], within=0.02)
-    spaces = {"cca": separation(distance, {"architecture": labels, "activation": labels % 1})}
-    summary = {
-        "thresholds": {"separated": 0.25, "mixed": 0.1},
-        "tasks": {"flipflop": {"verdict": universality_verdict(0.9, 0.0), "spaces": spaces}},
-    }
-    text = to_markdown(summary)
-    assert "## flipflop" in text and "Claim held" in text and ">= 0.25" in text
-    assert "| cca | 6 |" in text
+    assert finite_subset(distance).tolist() == [True, True, False] + [True] * 5
 
 
 # ------------------------------------------------------------------------------------------------
@@ -189,6 +109,108 @@ def test_pca_projection_recovers_the_dominant_axis():
 
 
 # ------------------------------------------------------------------------------------------------
+# panels: what they draw
+# ------------------------------------------------------------------------------------------------
+def embedding_table(n_per_cell=3):
+    import pandas as pd
+
+    arch = np.repeat(plots.ARCHITECTURES, 2 * n_per_cell)
+    act = np.tile(np.repeat(["tanh", "relu"], n_per_cell), 4)
+    rng = np.random.default_rng(0)
+    classes = np.where(np.arange(arch.size) % 4 == 3, 1, 0)  # class 0 modal, class 1 a quarter
+    xy = np.stack([classes, 0.5 * classes], 1).astype(float)  # identical scaffolds: identical points
+    return pd.DataFrame({"network_id": [f"n{i}" for i in range(arch.size)], "architecture": arch,
+                         "activation": act, "class": classes, "class_size": np.bincount(classes)[classes],
+                         "x": xy[:, 0] + 0 * rng.random(arch.size), "y": xy[:, 1]})
+
+
+def test_embedding_scatter_colours_architecture_and_marks_activation():
+    table = embedding_table()
+    fig, axes = plots.new_figure(1, 1)
+    plots.embedding_scatter(axes[0, 0], table, "architecture", "t")
+    collections = axes[0, 0].collections
+    assert len(collections) == 2  # one scatter per activation (marker)
+    assert sum(len(c.get_offsets()) for c in collections) == len(table)
+    legend = [t.get_text() for t in axes[0, 0].get_legend().get_texts()]
+    assert legend == [*plots.ARCHITECTURES, "relu", "tanh"]
+
+
+def test_jitter_spreads_identical_scaffolds_around_their_point():
+    table = embedding_table()
+    xy = np.column_stack([table["x"], table["y"]])
+    jittered = plots.jitter_classes(xy, table["class"].to_numpy(), scale=0.2)
+    assert len(np.unique(jittered.round(9), axis=0)) == len(table)  # every network visible
+    for c in (0, 1):
+        rows = table["class"].to_numpy() == c
+        assert jittered[rows].mean(0) == pytest.approx(xy[rows][0], abs=0.1)
+        assert np.abs(jittered[rows] - xy[rows][0]).max() <= 0.2 + 1e-12
+
+
+def test_class_counts_bar_stacks_counts_per_architecture():
+    table = embedding_table()
+    fig, axes = plots.new_figure(1, 1)
+    plots.class_counts_bar(axes[0, 0], table)
+    heights = {}
+    for container in axes[0, 0].containers:
+        for bar, name in zip(container, [t.get_text() for t in axes[0, 0].get_xticklabels()]):
+            heights[name] = heights.get(name, 0) + bar.get_height()
+    assert heights == {a: 6 for a in plots.ARCHITECTURES}
+    assert [t.get_text() for t in axes[0, 0].get_legend().get_texts()] == ["modal class", "class 1"]
+
+
+def _figure_module():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import figure
+
+    return figure
+
+
+def test_topology_panel_labels_identical_scaffolds_and_quotes_the_summary(tmp_path):
+    figure = _figure_module()
+    table = embedding_table()
+    table.to_csv(tmp_path / "embedding.csv", index=False)
+    row = {"claim": "universality: topology does not separate architectures", "statistic_name": "silhouette*",
+           "statistic": 0.01, "lower": -0.05, "upper": 0.04, "p": 0.6, "n": 24, "verdict": "held", "reason": "r"}
+    (tmp_path / "summary.json").write_text(json.dumps({"tasks": {"cdi": {"claims": [row]}}}))
+    args = figure.parse_args(["--figure", "fig3_cdi", "--panel", "d", "--kind", "topology_mds", "--task", "cdi",
+                              "--inputs", json.dumps({"embedding": str(tmp_path / "embedding.csv"),
+                                                      "summary": str(tmp_path / "summary.json")}),
+                              "--pdf", "x.pdf", "--png", "x.png"])
+    fig = figure.panel_topology_mds(args, plots.setup_style({}))
+    scatter_ax, bar_ax = fig.axes[:2]
+    assert sorted(t.get_text() for t in scatter_ax.texts) == ["18 identical", "6 identical"]
+    assert "2 scaffold classes" in scatter_ax.get_title()
+    caption = " ".join(t.get_text() for t in fig.texts).replace("\n", " ")
+    assert "silhouette* 0.01 [-0.05, 0.04]" in caption and "HELD" in caption
+    assert bar_ax.get_title() == "networks per scaffold class"
+
+
+def test_untrained_panel_states_the_direction_and_interval(tmp_path):
+    figure = _figure_module()
+    distance = np.array([[0, 0.2, 0.7, 0.9], [0.2, 0, 0.95, 0.8], [0.7, 0.95, 0, 0.5], [0.9, 0.8, 0.5, 0]])
+    np.save(tmp_path / "d.npy", distance)
+    (tmp_path / "i.csv").write_text("network_id,trained,activation\na,True,tanh\nb,True,relu\n"
+                                    "c,False,tanh\nd,False,relu\n")
+    row = {"claim": "figure 4: trained vs untrained", "statistic_name": "median difference", "statistic": -0.55,
+           "lower": -0.6, "upper": -0.5, "p": 0.9, "n": 4, "verdict": "not held", "reason": ""}
+    (tmp_path / "s.json").write_text(json.dumps({"tasks": {"cdi": {"claims": [row]}}}))
+    args = figure.parse_args(["--figure", "fig4_untrained", "--panel", "a", "--kind", "untrained", "--tasks", "cdi",
+                              "--inputs", json.dumps({"cdi_distance": str(tmp_path / "d.npy"),
+                                                      "cdi_index": str(tmp_path / "i.csv"),
+                                                      "summary": str(tmp_path / "s.json")}),
+                              "--pdf", "x.pdf", "--png", "x.png"])
+    fig = figure.panel_untrained(args, plots.setup_style({}))
+    ax = fig.axes[0]
+    assert ax.get_title() == "cdi: d = -0.55 [-0.60, -0.50]"
+    assert len(ax.lines) >= 2  # the two medians of the claim's pair groups
+    caption = " ".join(t.get_text() for t in fig.texts).replace("\n", " ")
+    assert "exceeds" in caption and "cdi: not held" in caption
+
+
+# ------------------------------------------------------------------------------------------------
 # the tiny workflow
 # ------------------------------------------------------------------------------------------------
 FIGURE_PANELS = {
@@ -211,14 +233,18 @@ def test_every_figure_panel_summary_and_embedding_exists(tiny_workflow):
     summary = json.loads((results / "summary.json").read_text())
     assert set(summary["tasks"]) == {"flipflop", "sine", "cdi"}
     for entry in summary["tasks"].values():
-        assert entry["verdict"]["status"] in ("held", "not held", "undetermined")
-        assert {"cca", "topology"} <= set(entry["spaces"])
+        assert {"cca", "topology"} <= set(entry["silhouettes"])
+        claims = {row["claim"]: row for row in entry["claims"]}
+        assert any(c.startswith("individuality") for c in claims)
+        assert any(c.startswith("figure 4") for c in claims)
+        for row in entry["claims"]:
+            assert row["verdict"] in ("held", "not held", "inconclusive", "not available")
     markdown = (results / "summary.md").read_text()
-    assert "## flipflop" in markdown and "Claim" in markdown
+    assert "## flipflop" in markdown and "| claim |" in markdown
     for task in ("flipflop", "sine", "cdi"):
         for space in ("cca", "topology"):
             header = (results / task / "embedding" / f"{space}.csv").read_text().splitlines()[0]
-            assert header.startswith("network_id") and header.endswith("x,y")
+            assert header.startswith("network_id") and header.endswith("class,class_size,x,y")
 
 
 def test_report_is_built_with_every_figure(tiny_workflow):

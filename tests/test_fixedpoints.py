@@ -12,7 +12,9 @@ from rnnuniv.fixedpoints import (
     find_fixed_points,
     linearized_frequency,
     n_marginal,
+    probe_scales,
     rms_spread,
+    shard_fixed_points,
     sample_initial_states,
     summarize,
 )
@@ -355,3 +357,88 @@ def test_cell_jacobians_give_the_same_fixed_points_as_autodiff(architecture):
         torch.testing.assert_close(
             with_formula.input_jacobians[idx], with_autodiff.input_jacobians, rtol=0, atol=1e-6
         )
+
+
+def test_probe_scales_median_step_and_spread():
+    """Trajectories moving 0.1 per step along a line: median speed 0.1, spread the RMS radius."""
+    t = torch.arange(11, dtype=F64) * 0.1  # positions 0..1
+    line = torch.stack([t, torch.zeros_like(t)], -1)  # [T, 2]
+    trajectories = torch.stack([line[None], 2 * line[None]])  # [N=2, K=1, T, 2]
+    speed, spread = probe_scales(trajectories)
+    assert speed.tolist() == pytest.approx([0.1, 0.2])
+    assert spread[0].item() == pytest.approx(rms_spread(line)) and spread[1].item() == pytest.approx(2 * spread[0].item())
+
+
+def test_shard_stores_one_marginal_tolerance_and_probe_scales():
+    """A 1-unit vanilla net with w = 1 (h' = tanh(h)) has one fixed point, 0, with lambda = 1."""
+    from rnnuniv.cells import make_cell
+
+    params = {"w_in": torch.zeros(1, 1, 1, dtype=F64), "w_rec": torch.ones(1, 1, 1, dtype=F64),
+              "bias": torch.zeros(1, 1, dtype=F64), "w_out": torch.ones(1, 1, 1, dtype=F64),
+              "b_out": torch.zeros(1, 1, dtype=F64)}
+    trajectories = torch.linspace(-0.1, 0.1, 8, dtype=F64).view(1, 1, 8, 1)
+    for tol, expected in ((1e-3, 1), (1e-20, 0)):
+        arrays, table = shard_fixed_points(
+            make_cell("vanilla", "tanh"), params, trajectories, [("zero", np.zeros(1))], 1,
+            n_inits=8, marginal_tol=tol, max_q_slow=None)
+        assert float(arrays["marginal_tol"]) == tol
+        assert arrays["n_marginal"][np.argmin(arrays["q"])] == expected
+        assert table["n_marginal"].iloc[0] == expected
+    assert arrays["probe_speed"].tolist() == pytest.approx([0.2 / 7])
+    assert arrays["probe_spread"].shape == (1,)
+
+
+# ---------------------------------------------------------------------------------------------
+# The shard format: one writer, one reader
+# ---------------------------------------------------------------------------------------------
+def test_read_shard_splits_interleaved_networks_in_stored_order():
+    """Points of networks 1, 0, 1, 0, 0 come back per network in file order; absent keys are None."""
+    from rnnuniv.fixedpoints import read_shard
+
+    arrays = {
+        "network_ids": np.array(["a", "b", "c"]),
+        "network_index": np.array([1, 0, 1, 0, 0]),
+        "q": np.array([10.0, 0.0, 11.0, 1.0, 2.0]),
+        "points": np.arange(10.0).reshape(5, 2),
+        "condition_names": np.array(["zero", "one"]),
+        "marginal_tol": np.float64(0.01),
+    }
+    shard = read_shard(arrays)
+    assert shard.network_ids == ["a", "b", "c"] and shard.condition_names == ["zero", "one"]
+    assert shard.marginal_tol == 0.01 and shard.condition_inputs is None and shard.probe_speed is None
+    a, b, c = shard.networks
+    assert a.q.tolist() == [0.0, 1.0, 2.0] and b.q.tolist() == [10.0, 11.0] and c.q.tolist() == []
+    assert a.points.tolist() == [[2.0, 3.0], [6.0, 7.0], [8.0, 9.0]] and c.points.shape == (0, 2)
+    assert a.eigenvalues is None and set(a.arrays()) == {"q", "points"}
+    assert set(b.arrays(("q", "cluster"))) == {"q"} and shard.by_id["b"] is b
+    with pytest.raises(ValueError, match="network_index"):
+        read_shard({"network_ids": np.array(["a"])})
+
+
+def test_written_shard_reads_back_with_its_linearisation(tmp_path):
+    """h' = tanh(h) (one unit, w = 1): the one fixed point 0 with lambda = 1 survives write + read."""
+    from rnnuniv.cells import make_cell
+    from rnnuniv.fixedpoints import load_shard, write_shard
+    from rnnuniv.topology import points_from_shard
+
+    params = {"w_in": torch.zeros(2, 1, 1, dtype=F64), "w_rec": torch.ones(2, 1, 1, dtype=F64),
+              "bias": torch.zeros(2, 1, dtype=F64), "w_out": torch.ones(2, 1, 1, dtype=F64),
+              "b_out": torch.zeros(2, 1, dtype=F64)}
+    trajectories = torch.linspace(-0.1, 0.1, 16, dtype=F64).view(2, 1, 8, 1)
+    conditions = [("zero", np.zeros(1)), ("one", np.ones(1))]
+    arrays, _ = shard_fixed_points(make_cell("vanilla", "tanh"), params, trajectories, conditions, 1,
+                                   n_inits=8, max_q_slow=None)
+    write_shard(tmp_path / "fp.npz", ["n0", "n1"], arrays)
+    shard = load_shard(tmp_path / "fp.npz", required=("eigenvalues",))
+    assert shard.network_ids == ["n0", "n1"] and shard.condition_names == ["zero", "one"]
+    assert shard.marginal_tol == 1e-3 and shard.probe_spread.shape == (2,)
+    for network, dicts in zip(shard.networks, points_from_shard(np.load(tmp_path / "fp.npz"))):
+        assert network.condition_index.tolist() == [0, 1]  # w_in = 0: the same one point per condition
+        best = np.argmin(network.q)
+        assert network.points[best, 0] == pytest.approx(0.0, abs=1e-3)
+        assert network.eigenvalues[best, 0] == pytest.approx(1.0, abs=1e-3) and network.n_marginal[best] == 1
+        assert network.outputs[best, 0] == pytest.approx(network.points[best, 0])
+        assert set(dicts) <= set(network.arrays())
+        assert all(np.array_equal(dicts[k], getattr(network, k)) for k in dicts)
+    with pytest.raises(Exception, match="missing arrays"):
+        load_shard(tmp_path / "fp.npz", required=("no_such_key",))

@@ -13,8 +13,10 @@ import scipy.linalg
 import torch
 
 from rnnuniv import similarity as sim
+from rnnuniv.io import CorruptFileError
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "cca_matrix.py"
+FEATURES_SCRIPT = SCRIPT.with_name("similarity_features.py")
 
 
 # --- independent oracles (numpy, covariance form as in google/svcca's cca_core) ---------------
@@ -366,16 +368,167 @@ def test_distance_matrix_dispatch():
         sim.distance_matrix(states, "cosine")
 
 
-# --- the stage script as a command line --------------------------------------------------------
+# --- stored per-network features and the streamed all-pairs stage -----------------------------
+
+
+def shard_states(rng, n_networks, units, trials=3, steps=40, zero=()):
+    """float32 [n, trials, time, units] with shared latents (spread distances); ``zero``: constant."""
+    latent = rng.standard_normal((trials, steps, 5))
+    hidden = np.stack(
+        [
+            latent @ rng.standard_normal((5, units)) + 0.4 * rng.standard_normal((trials, steps, units))
+            for _ in range(n_networks)
+        ]
+    ).astype(np.float32)
+    for i in zero:
+        hidden[i] = 1.0
+    return hidden
+
+
+def write_features(tmp_path, shards, width, dsa=None):
+    """shards: {name: (ids, hidden)} -> features paths and {id: states [trials, time, units]}."""
+    paths, states = [], {}
+    for name, (ids, hidden) in shards.items():
+        path = tmp_path / f"{name}.npz"
+        sim.save_features(path, sim.shard_features(ids, hidden, width, dsa=dsa))
+        paths.append(path)
+        states.update(zip(ids, hidden))
+    return paths, states
+
+
+@pytest.fixture
+def population_features(tmp_path):
+    rng = np.random.default_rng(30)
+    shards = {
+        "a": (["a0", "a1", "a2"], shard_states(rng, 3, 4)),
+        "b": (["b0", "b1"], shard_states(rng, 2, 9, zero=(1,))),
+        "c": (["c0", "c1", "c2", "c3"], shard_states(rng, 4, 12)),
+    }
+    return write_features(tmp_path, shards, width=12, dsa=(3, 4))
+
+
+@pytest.mark.parametrize("block_memory_mb", [1e-9, 0.002, 100.0])  # 1 network / a few / all
+def test_streamed_equals_in_memory(population_features, block_memory_mb):
+    paths, states = population_features
+    store = sim.FeatureStore(paths, require_dsa=True)
+    order = ["c2", "a0", "b1", "c0", "a2", "b0", "c3", "a1", "c1"]  # across files, interleaved
+    x = [states[i] for i in order]
+    metrics = [
+        sim.SVCCA(3, name="k3"),
+        sim.SVCCA(10),
+        sim.SVCCA(0.9, name="fraction"),
+        sim.CKA(),
+        sim.Procrustes(),
+        sim.Procrustes("euclidean", name="euclidean"),
+    ]
+    streamed = sim.streamed_distance_matrices(store, order, metrics, block_memory_mb)
+    expected = {
+        "k3": sim.svcca_distance_matrix(x, 3, progress=False),
+        "svcca": sim.svcca_distance_matrix(x, 10, progress=False),
+        "fraction": sim.svcca_distance_matrix(x, 0.9, progress=False),
+        "cka": sim.cka_distance_matrix(x, progress=False),
+        "procrustes": sim.procrustes_distance_matrix(x, progress=False),
+        "euclidean": sim.procrustes_distance_matrix(x, kind="euclidean", progress=False),
+    }
+    for name, matrix in expected.items():
+        assert np.isfinite(matrix[0, 1]) and matrix[0, 1] > 0.01, name  # a real comparison
+        np.testing.assert_allclose(streamed[name], matrix, atol=1e-10, rtol=0, err_msg=name)
+        np.testing.assert_array_equal(streamed[name], streamed[name].T)
+    kept = [i for i in order if i != "b1"]  # DSA of a constant network is undefined
+    eig = np.stack([store.dsa[i] for i in kept])
+    np.testing.assert_allclose(
+        sim.wasserstein_eigenvalue_matrix(eig),
+        sim.dsa_distance_matrix([states[i] for i in kept], 3, 4, progress=False),
+        atol=1e-10,
+        rtol=0,
+    )
+
+
+def test_features_round_trip_and_hold_the_states_geometry(tmp_path):
+    rng = np.random.default_rng(31)
+    hidden = shard_states(rng, 2, 6)
+    features = sim.shard_features(["x", "y"], hidden, width=8, dsa=(2, 3))
+    sim.save_features(tmp_path / "f.npz", features)
+    loaded = sim.load_feature_arrays(tmp_path / "f.npz", tuple(features))
+    assert set(loaded) == set(features)
+    for key, value in features.items():
+        np.testing.assert_array_equal(loaded[key], value)
+        assert loaded[key].dtype == np.asarray(value).dtype
+    assert list(loaded["network_ids"]) == ["x", "y"] and loaded["left"].shape == (2, 8, 120)
+    for i, states in enumerate(hidden):
+        x = states.reshape(-1, 6).astype(np.float64)
+        x -= x.mean(0)
+        u, s = loaded["left"][i].T, loaded["singular_values"][i]
+        np.testing.assert_allclose(u.T @ u, np.diag([1.0] * 6 + [0.0] * 2), atol=1e-12)
+        np.testing.assert_allclose((u[:, :6] * s) @ (u[:, :6] * s).T, x @ x.T, atol=1e-10)
+        assert loaded["rank"][i] == 6 and loaded["cka_truncation"][i] == 0.0
+    with np.load(tmp_path / "f.npz", allow_pickle=False) as data:  # no object arrays anywhere
+        assert all(data[k].dtype != object for k in data.files)
+
+
+def test_truncation_error_within_stored_bound(tmp_path):
+    rng = np.random.default_rng(32)
+    hidden = shard_states(rng, 3, 10)
+    full = {n: sim.shard_features(["p", "q", "r"], hidden, width=10) for n in ("full",)}["full"]
+    short = sim.shard_features(["p", "q", "r"], hidden, width=3)
+    sim.save_features(tmp_path / "full.npz", full)
+    sim.save_features(tmp_path / "short.npz", short)
+    ids = ["p", "q", "r"]
+    metrics = [sim.CKA(), sim.Procrustes("euclidean")]
+    exact = sim.streamed_distance_matrices(sim.FeatureStore([tmp_path / "full.npz"]), ids, metrics)
+    store = sim.FeatureStore([tmp_path / "short.npz"])
+    cut = sim.streamed_distance_matrices(store, ids, metrics)
+    bound = store.truncation_bounds(ids)
+    cka_error = np.abs(cut["cka"] - exact["cka"])
+    assert cka_error.max() > 1e-6  # the truncation is real
+    assert (cka_error <= bound[:, None, 0] + bound[None, :, 0] + 1e-12).all()
+    nuclear = lambda d: 1 - d**2 / 2  # euclidean d = sqrt(2 - 2 ||.||_*)
+    nuclear_error = np.abs(nuclear(cut["procrustes"]) - nuclear(exact["procrustes"]))
+    assert (nuclear_error <= bound[:, None, 1] + bound[None, :, 1] + 1e-12).all()
+
+
+@pytest.mark.parametrize("damage", ["truncate", "missing_key", "missing_file"])
+def test_bad_features_file_is_named(population_features, tmp_path, damage):
+    paths, _ = population_features
+    bad = paths[1]
+    if damage == "truncate":
+        bad.write_bytes(bad.read_bytes()[:300])
+    elif damage == "missing_key":
+        arrays = sim.load_feature_arrays(bad, ("rank", "singular_values", "n_samples", "width"))
+        sim.save_features(bad, arrays)  # no "left", no truncation bounds
+    else:
+        bad.unlink()
+    with pytest.raises(CorruptFileError, match=str(bad)):
+        store = sim.FeatureStore(paths)
+        sim.streamed_distance_matrices(store, list(store.location), [sim.SVCCA(3)])
+
+
+def test_corrupt_left_found_when_streaming(population_features):
+    paths, _ = population_features
+    arrays = sim.load_feature_arrays(paths[2], ALL_FEATURE_KEYS)
+    arrays["left"] = arrays["left"][:, :, :5]  # fewer samples than the other files
+    sim.save_features(paths[2], arrays)
+    store = sim.FeatureStore(paths)
+    with pytest.raises(CorruptFileError, match=str(paths[2])):
+        sim.streamed_distance_matrices(store, list(store.location), [sim.SVCCA(3)])
+
+
+ALL_FEATURE_KEYS = (
+    "left", "singular_values", "rank", "units", "n_samples", "width",
+    "cka_truncation", "procrustes_truncation",
+)
+
+
+# --- the stage scripts as command lines ---------------------------------------------------------
 
 
 def _write_shard(path, ids, hidden):
     np.savez(path, network_ids=np.array(ids, dtype=str), hidden=hidden.astype(np.float32))
 
 
-def _run(args, cwd):
+def _run(script, args, cwd):
     return subprocess.run(
-        [sys.executable, str(SCRIPT), *map(str, args)], cwd=cwd, capture_output=True, text=True
+        [sys.executable, str(script), *map(str, args)], cwd=cwd, capture_output=True, text=True
     )
 
 
@@ -395,87 +548,101 @@ def restore_logging():
     root.setLevel(level)
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("cca_matrix", SCRIPT)
+def _load_script(path=SCRIPT):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def test_script_help(capsys):
+@pytest.mark.parametrize("script", [SCRIPT, FEATURES_SCRIPT])
+def test_script_help(capsys, script):
     with pytest.raises(SystemExit) as exit_info:
-        _load_script().main(["--help"])
-    assert exit_info.value.code == 0 and "--n-components" in capsys.readouterr().out
+        _load_script(script).main(["--help"])
+    assert exit_info.value.code == 0 and "--output" in capsys.readouterr().out
 
 
-def test_script_orders_by_table_and_keeps_only_kept(tmp_path):
-    rng = np.random.default_rng(21)
-    hidden_a = rng.standard_normal((3, 4, 10, 5))  # [N, trials, time, n]
-    hidden_b = rng.standard_normal((2, 4, 10, 5))
-    _write_shard(tmp_path / "a.npz", ["n0", "n1", "n2"], hidden_a)
-    _write_shard(tmp_path / "b.npz", ["n3", "n4"], hidden_b)
+def test_stage_slices_trained_matrix_and_sensitivity_equals_recomputation(tmp_path, restore_logging):
+    rng = np.random.default_rng(33)
+    _write_shard(tmp_path / "s0.npz", ["n0", "n1", "n2"], shard_states(rng, 3, 5))
+    _write_shard(tmp_path / "s1.npz", ["u0", "u1", "n3"], shard_states(rng, 3, 7))
+    features = []
+    for name in ("s0", "s1"):
+        features.append(tmp_path / "similarity" / f"{name}.npz")
+        _load_script(FEATURES_SCRIPT).main(
+            ["--states", str(tmp_path / f"{name}.npz"), "--width", "20", "--dsa-n-delays", "2",
+             "--dsa-rank", "3", "--output", str(features[-1])]
+        )
     table = pd.DataFrame(
         {
-            "network_id": ["n4", "n9", "n1", "n2", "n0", "n3"],
-            "architecture": ["gru", "gru", "lstm", "vanilla", "gru", "lstm"],
-            "activation": ["tanh"] * 6,
-            "status": ["kept", "kept", "kept", "failed", "kept", "kept"],  # n9 has no states
+            "network_id": ["n3", "u1", "n9", "n1", "n2", "u0", "n0"],
+            "architecture": ["gru", "gru", "gru", "lstm", "vanilla", "gru", "lstm"],
+            "status": ["kept", "untrained", "kept", "kept", "failed", "untrained", "kept"],
         }
-    )
+    )  # n9 has no states; n2 failed
     table.to_csv(tmp_path / "networks.csv", index=False)
-    out, index = tmp_path / "cca" / "distance.npy", tmp_path / "cca" / "index.csv"
-    result = _run(
-        [
-            "--states",
-            tmp_path / "a.npz",
-            tmp_path / "b.npz",
-            "--networks",
-            tmp_path / "networks.csv",
-            "--n-components",
-            "3",
-            "--output",
-            out,
-            "--index",
-            index,
-            "--no-progress",
-        ],
-        cwd=tmp_path,
+    out = tmp_path / "cca"
+    _load_script().main(
+        ["--features", *map(str, features), "--networks", str(tmp_path / "networks.csv"),
+         "--n-components", "4", "--sensitivity-components", "2", "4", "20",
+         "--extra-metrics", "cka", "procrustes", "dsa", "--block-memory-mb", "0.001",
+         "--output-dir", str(out)]
     )
-    assert result.returncode == 0, result.stderr
-    written = pd.read_csv(index)
-    assert list(written["network_id"]) == ["n4", "n1", "n0", "n3"]
-    assert list(written["architecture"]) == ["gru", "lstm", "gru", "lstm"]
-    by_id = {"n0": hidden_a[0], "n1": hidden_a[1], "n3": hidden_b[0], "n4": hidden_b[1]}
-    expected = sim.svcca_distance_matrix(
-        [by_id[k].astype(np.float32) for k in written["network_id"]], 3, progress=False
+    states = {}
+    for name in ("s0", "s1"):
+        arrays = np.load(tmp_path / f"{name}.npz")
+        states.update(zip(arrays["network_ids"], arrays["hidden"]))
+    kept_ids = ["n3", "n1", "n0"]
+    all_ids = ["n3", "u1", "n1", "u0", "n0"]
+    kept = [states[i] for i in kept_ids]
+    load = lambda sub: np.load(out / sub / "distance.npy", allow_pickle=False)
+    index = lambda sub: list(pd.read_csv(out / sub / "index.csv")["network_id"])
+    assert index(".") == kept_ids and index("untrained") == all_ids
+    np.testing.assert_allclose(load("."), sim.svcca_distance_matrix(kept, 4, progress=False), atol=1e-10, rtol=0)
+    np.testing.assert_allclose(
+        load("untrained"),
+        sim.svcca_distance_matrix([states[i] for i in all_ids], 4, progress=False),
+        atol=1e-10,
+        rtol=0,
     )
-    np.testing.assert_allclose(np.load(out, allow_pickle=False), expected, atol=1e-12)
-    assert not list((tmp_path / "cca").glob(".*"))  # no temporary files left behind
+    for k in (2, 4, 20):
+        assert index(f"sensitivity/k{k}") == kept_ids
+        np.testing.assert_allclose(
+            load(f"sensitivity/k{k}"), sim.svcca_distance_matrix(kept, n_components=k, progress=False),
+            atol=1e-10, rtol=0,
+        )
+    assert not np.allclose(load("sensitivity/k2"), load("sensitivity/k4"))
+    np.testing.assert_allclose(load("cka"), sim.cka_distance_matrix(kept, progress=False), atol=1e-10, rtol=0)
+    np.testing.assert_allclose(load("procrustes"), sim.procrustes_distance_matrix(kept, progress=False), atol=1e-10, rtol=0)
+    np.testing.assert_allclose(load("dsa"), sim.dsa_distance_matrix(kept, 2, 3, progress=False), atol=1e-10, rtol=0)
+    assert index("dsa") == kept_ids and pd.read_csv(out / "index.csv")["architecture"].tolist() == ["gru", "lstm", "lstm"]
+    assert not list(out.rglob(".*"))  # no temporary files left behind
+
+
+def test_stage_names_a_corrupt_features_file(tmp_path):
+    rng = np.random.default_rng(34)
+    path = tmp_path / "f.npz"
+    sim.save_features(path, sim.shard_features(["n0", "n1"], shard_states(rng, 2, 3), 3))
+    path.write_bytes(path.read_bytes()[:-200])
+    pd.DataFrame({"network_id": ["n0", "n1"], "status": "kept"}).to_csv(tmp_path / "n.csv", index=False)
+    result = _run(SCRIPT, ["--features", path, "--networks", tmp_path / "n.csv", "--output-dir", tmp_path / "cca"], tmp_path)
+    assert result.returncode != 0 and str(path) in result.stderr
 
 
 @pytest.mark.parametrize("n_kept", [0, 1])
-def test_script_handles_zero_or_one_network(tmp_path, capsys, restore_logging, n_kept):
+def test_stage_handles_zero_or_one_network(tmp_path, capsys, restore_logging, n_kept):
     rng = np.random.default_rng(22)
-    _write_shard(tmp_path / "a.npz", ["n0", "n1"], rng.standard_normal((2, 3, 6, 4)))
+    sim.save_features(tmp_path / "f.npz", sim.shard_features(["n0", "n1"], shard_states(rng, 2, 4), 4))
     status = ["kept" if i < n_kept else "failed" for i in range(2)]
     pd.DataFrame(
         {"network_id": ["n0", "n1"], "architecture": "gru", "activation": "tanh", "status": status}
     ).to_csv(tmp_path / "networks.csv", index=False)
-    out, index = tmp_path / "distance.npy", tmp_path / "index.csv"
+    out = tmp_path / "cca"
     _load_script().main(
-        [
-            "--states",
-            str(tmp_path / "a.npz"),
-            "--networks",
-            str(tmp_path / "networks.csv"),
-            "--metric",
-            "cka",
-            "--output",
-            str(out),
-            "--index",
-            str(index),
-        ]
+        ["--features", str(tmp_path / "f.npz"), "--networks", str(tmp_path / "networks.csv"),
+         "--extra-metrics", "cka", "--sensitivity-components", "3", "--output-dir", str(out)]
     )
     assert "WARNING" in capsys.readouterr().err
-    np.testing.assert_array_equal(np.load(out), np.zeros((n_kept, n_kept)))
-    assert list(pd.read_csv(index)["network_id"]) == ["n0"][:n_kept]
+    for sub in (".", "cka", "untrained", "sensitivity/k3"):
+        np.testing.assert_array_equal(np.load(out / sub / "distance.npy"), np.zeros((n_kept, n_kept)))
+        assert list(pd.read_csv(out / sub / "index.csv")["network_id"]) == ["n0"][:n_kept]

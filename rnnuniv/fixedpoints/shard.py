@@ -1,0 +1,282 @@
+"""The fixed-point shard ``.npz``: its one writer and its one reader.
+
+A shard file holds every point of every analysed network of a training shard, concatenated, at
+every fixed-point condition of the task. Keys:
+
+- per network ``[N]``: ``network_ids`` (str), ``probe_speed`` and ``probe_spread``
+  (:func:`rnnuniv.fixedpoints.probe_scales` of its probe trajectories);
+- per condition ``[C]``: ``condition_names`` (str), ``condition_inputs [C, m]``;
+- scalar: ``marginal_tol``, the one tolerance at which ``n_marginal`` and manifolds were decided;
+- per point ``[P]`` (:data:`SHARD_ARRAYS`, with their stored dtypes): ``network_index``,
+  ``condition_index``, ``points [P, S]``, ``inputs [P, m]``, ``q``, ``is_fixed``, ``eigenvalues
+  [P, S]`` sorted by modulus, ``right_eigenvectors [P, S, k]`` and ``left_eigenvectors [P, k, S]``
+  of the ``k`` leading modes, ``input_jacobians [P, S, m]``, ``n_unstable``, ``cluster``
+  (manifold label, -1 isolated), ``n_marginal``, ``outputs [P, p]`` (readout at the point).
+
+:func:`shard_fixed_points` computes these arrays and :func:`write_shard` writes them;
+:func:`read_shard` / :func:`load_shard` split a file back into one :class:`NetworkPoints` per
+network (a :class:`FixedPointShard`). Readers take the stored linearisation; they never recompute it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from .finder import find_fixed_points
+from .initial import probe_scales, rms_spread, sample_initial_states
+from .linearise import linearized_frequency, n_marginal
+from .results import FixedPoints, summarize
+
+__all__ = ["shard_fixed_points", "write_shard", "read_shard", "load_shard", "FixedPointShard",
+           "NetworkPoints", "SHARD_ARRAYS"]
+
+
+def shard_fixed_points(
+    cell,
+    params: dict[str, torch.Tensor],
+    trajectories: torch.Tensor,
+    conditions: Sequence[tuple[str, np.ndarray]],
+    n_hidden: int,
+    *,
+    n_inits: int = 1024,
+    noise_scale: float = 0.5,
+    seed: int = 0,
+    n_modes: int = 8,
+    manifold_length_fraction: float = 0.25,
+    **finder_options,
+):
+    """Fixed points of ``N`` networks (one cell, stacked ``params``) at every condition.
+
+    trajectories: ``[N, K, T, S]`` probe states of each network (LSTM: ``[h, c]``), which seed the
+        search (:func:`sample_initial_states`) and set each network's manifold length scale
+        (``manifold_length_fraction * rms_spread``).
+    conditions: ``(name, constant input [m])`` pairs, e.g. ``Task.fixed_point_conditions()``.
+    n_modes: leading eigenvectors kept per point in the arrays (enough for every unstable mode of
+        a flip-flop saddle; all ``S`` Jacobian columns would not fit on disk at paper scale).
+
+    Returns ``(arrays, table)``: per-point arrays concatenated over networks and conditions
+    (``network_index``, ``condition_index``, ``points``, ``inputs``, ``q``, ``is_fixed``,
+    ``eigenvalues``, ``right_eigenvectors`` [P, S, k], ``left_eigenvectors`` [P, k, S],
+    ``input_jacobians``, ``n_unstable``, ``cluster``, ``outputs`` = readout at the point) plus
+    ``condition_names`` and ``condition_inputs``; and a table with one row per network and
+    condition from :func:`summarize`, with the lowest-q point's linearised frequency and number
+    of marginal modes (at ``marginal_tol``). :func:`write_shard` writes them.
+    """
+    import pandas as pd
+
+    from ..cells import ANALYTIC_JACOBIANS
+
+    device = trajectories.device
+    n_networks = trajectories.shape[0]
+    k = min(n_modes, trajectories.shape[-1])
+    names = [name for name, _ in conditions]
+    condition_inputs = np.stack([np.asarray(x, dtype=np.float64) for _, x in conditions])
+    arrays: dict[str, list] = {key: [] for key in _SHARD_ARRAYS}
+    marginal_tol = float(finder_options.get("marginal_tol", 1e-3))
+    rows = []
+    speed, spread = probe_scales(trajectories) if n_networks else (torch.zeros(0), torch.zeros(0))
+    if n_networks:
+        trajectories = trajectories.to(torch.float64)
+        scales = [manifold_length_fraction * rms_spread(t) for t in trajectories]
+
+        def step(h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+            return cell.step(params, h, x)
+
+        def jacobian(h: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return cell.jacobian(params, h, x)
+
+        analytic = jacobian if cell.architecture in ANALYTIC_JACOBIANS else None
+
+        for c, (name, x) in enumerate(conditions):
+            generator = torch.Generator(device=device).manual_seed(seed)
+            h0 = sample_initial_states(trajectories, n_inits, noise_scale, generator, batched=True)
+            x = torch.as_tensor(np.asarray(x), dtype=torch.float64, device=device)
+            results = find_fixed_points(
+                step, x, h0, manifold_length_scale=scales, jacobian=analytic, **finder_options
+            )
+            for i, result in enumerate(results):
+                p = len(result)
+                readout = {key: v[i] for key, v in params.items() if key in ("w_out", "b_out")}
+                arrays["network_index"].append(np.full(p, i))
+                arrays["condition_index"].append(np.full(p, c))
+                arrays["points"].append(result.points)
+                arrays["inputs"].append(result.inputs)
+                arrays["q"].append(result.q)
+                arrays["is_fixed"].append(result.is_fixed)
+                arrays["eigenvalues"].append(result.eigenvalues.to(torch.complex64))
+                arrays["right_eigenvectors"].append(result.right_eigenvectors[:, :, :k].to(torch.complex64))
+                arrays["left_eigenvectors"].append(result.left_eigenvectors[:, :k, :].to(torch.complex64))
+                arrays["input_jacobians"].append(result.input_jacobians)
+                arrays["n_unstable"].append(result.n_unstable)
+                arrays["cluster"].append(result.cluster)
+                arrays["n_marginal"].append(n_marginal(result.eigenvalues, marginal_tol))
+                arrays["outputs"].append(cell.readout(readout, result.points[:, :n_hidden]))
+                rows.append({"network_index": i, "condition": name, **_table_row(result, marginal_tol)})
+    out = {key: _concat(values, _SHARD_ARRAYS[key]) for key, values in arrays.items()}
+    out["condition_names"] = np.array(names, dtype=str)
+    out["condition_inputs"] = condition_inputs
+    out["marginal_tol"] = np.float64(marginal_tol)
+    out["probe_speed"] = speed.numpy()
+    out["probe_spread"] = spread.numpy()
+    return out, pd.DataFrame(rows, columns=["network_index", "condition", *_ROW_COLUMNS])
+
+
+_SHARD_ARRAYS = {  # per-point array -> stored dtype
+    "network_index": np.int64,
+    "condition_index": np.int64,
+    "points": np.float64,
+    "inputs": np.float64,
+    "q": np.float64,
+    "is_fixed": np.bool_,
+    "eigenvalues": np.complex64,
+    "right_eigenvectors": np.complex64,
+    "left_eigenvectors": np.complex64,
+    "input_jacobians": np.float64,
+    "n_unstable": np.int64,
+    "cluster": np.int64,
+    "n_marginal": np.int64,
+    "outputs": np.float64,
+}
+_ROW_COLUMNS = [
+    "n_points", "n_fixed", "n_slow", "n_isolated_fixed", "n_stable", "n_unstable_1",
+    "n_unstable_2", "n_unstable_3plus", "n_manifolds", "manifold_dimensions", "n_nodes",
+    "max_q", "leading_modulus", "linearized_frequency", "n_marginal",
+]  # fmt: skip
+
+
+def _table_row(result: FixedPoints, marginal_tol: float) -> dict:
+    summary = summarize(result)
+    by_class = summary["isolated_fixed_by_n_unstable"]
+    best = result.eigenvalues[:1]
+    return {
+        "n_points": summary["n_points"],
+        "n_fixed": summary["n_fixed"],
+        "n_slow": summary["n_slow"],
+        "n_isolated_fixed": summary["n_isolated_fixed"],
+        "n_stable": by_class.get(0, 0),
+        "n_unstable_1": by_class.get(1, 0),
+        "n_unstable_2": by_class.get(2, 0),
+        "n_unstable_3plus": sum(v for c, v in by_class.items() if c >= 3),
+        "n_manifolds": summary["n_manifolds"],
+        "manifold_dimensions": ";".join(str(m["dimension"]) for m in summary["manifolds"]),
+        "n_nodes": summary["n_nodes"],
+        "max_q": float(result.q.max()) if len(result) else float("nan"),
+        "leading_modulus": float(best.abs()[0, 0]) if len(result) else float("nan"),
+        "linearized_frequency": float(linearized_frequency(best)[0]) if len(result) else float("nan"),
+        "n_marginal": int(n_marginal(best, marginal_tol)[0]) if len(result) else 0,
+    }
+
+
+def _concat(values: list, dtype) -> np.ndarray:
+    if values:
+        return np.concatenate([torch.as_tensor(v).detach().cpu().numpy() for v in values]).astype(dtype)
+    return np.zeros(0, dtype=dtype)
+
+
+SHARD_ARRAYS = _SHARD_ARRAYS  # public name of the per-point keys and their stored dtypes
+
+
+def write_shard(path: str | Path, network_ids: Sequence[str], arrays: Mapping[str, np.ndarray]) -> None:
+    """Write a shard file (atomically): ``network_ids`` and the arrays of :func:`shard_fixed_points`."""
+    from .. import io
+
+    io.save_npz(path, network_ids=np.array(list(network_ids), dtype=str), **arrays)
+
+
+@dataclass
+class NetworkPoints:
+    """The points of one network read from a shard, in stored order (by condition, then q).
+
+    Arrays absent from the file (older or hand-made shards) are ``None``; see the module docstring
+    for shapes.
+    """
+
+    network_id: str
+    points: np.ndarray | None = None
+    inputs: np.ndarray | None = None
+    q: np.ndarray | None = None
+    is_fixed: np.ndarray | None = None
+    eigenvalues: np.ndarray | None = None
+    right_eigenvectors: np.ndarray | None = None
+    left_eigenvectors: np.ndarray | None = None
+    input_jacobians: np.ndarray | None = None
+    n_unstable: np.ndarray | None = None
+    cluster: np.ndarray | None = None
+    n_marginal: np.ndarray | None = None
+    outputs: np.ndarray | None = None
+    condition_index: np.ndarray | None = None
+
+    def arrays(self, keys: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """The stored per-point arrays (all, or those of ``keys``) as a dict, absent ones left out."""
+        names = [f.name for f in fields(self) if f.name != "network_id"] if keys is None else keys
+        return {k: getattr(self, k) for k in names if getattr(self, k) is not None}
+
+
+@dataclass
+class FixedPointShard:
+    """A whole shard file: one :class:`NetworkPoints` per entry of ``network_ids``, in that order."""
+
+    network_ids: list[str]
+    networks: list[NetworkPoints]
+    condition_names: list[str] | None = None
+    condition_inputs: np.ndarray | None = None
+    marginal_tol: float | None = None
+    probe_speed: np.ndarray | None = None
+    probe_spread: np.ndarray | None = None
+    by_id: dict[str, NetworkPoints] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.by_id = {network.network_id: network for network in self.networks}
+
+
+_PER_POINT = [f.name for f in fields(NetworkPoints) if f.name != "network_id"]
+
+
+def read_shard(arrays: Mapping[str, np.ndarray]) -> FixedPointShard:
+    """Split the arrays of a shard file (e.g. from ``io.load_npz``) by network.
+
+    Needs ``network_ids`` and ``network_index``; every other key is optional. Points keep their
+    stored order within a network.
+    """
+    missing = [k for k in ("network_ids", "network_index") if k not in arrays]
+    if missing:
+        raise ValueError(f"fixed-point shard arrays lack {missing}")
+    ids = [str(i) for i in np.asarray(arrays["network_ids"]).tolist()]
+    network_index = np.asarray(arrays["network_index"])
+    order = np.argsort(network_index, kind="stable")
+    bounds = np.searchsorted(network_index[order], np.arange(len(ids) + 1))
+    present = [k for k in _PER_POINT if k in arrays]
+    networks = [
+        NetworkPoints(
+            network_id, **{k: np.asarray(arrays[k])[order[bounds[i] : bounds[i + 1]]] for k in present}
+        )
+        for i, network_id in enumerate(ids)
+    ]
+
+    def optional(key):
+        return np.asarray(arrays[key]) if key in arrays else None
+
+    names = optional("condition_names")
+    tol = optional("marginal_tol")
+    return FixedPointShard(
+        network_ids=ids,
+        networks=networks,
+        condition_names=None if names is None else [str(n) for n in names.tolist()],
+        condition_inputs=optional("condition_inputs"),
+        marginal_tol=None if tol is None else float(tol),
+        probe_speed=optional("probe_speed"),
+        probe_spread=optional("probe_spread"),
+    )
+
+
+def load_shard(path: str | Path, required: Sequence[str] = ()) -> FixedPointShard:
+    """:func:`read_shard` of a file; a missing file or missing ``required`` key is a clear error."""
+    from .. import io
+
+    keys = tuple(dict.fromkeys(("network_ids", "network_index", *required)))
+    return read_shard(io.load_npz(path, required=keys))
