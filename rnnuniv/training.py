@@ -15,10 +15,20 @@ the paper), both written elementwise so that the learning rate can differ betwee
 
 Training is checkpointed every ``checkpoint_every`` steps (weights, optimiser state, data-generator
 states, records), atomically; a rerun resumes from the checkpoint and gives bit-identical weights.
+A checkpoint carries the fingerprint it was written under (:func:`shard_fingerprint`: the
+weight-affecting training config, the task, the cell, and each network's id, seed, L2 and
+learning rate); a checkpoint whose fingerprint differs is ignored, with a log line saying which
+fields differ, and the shard starts afresh.
+
+Training decides nothing: it records, per network, the validation MSE and the variance of the
+target over the same validation trials, from which the keep rule (:mod:`rnnuniv.networks`) derives
+the normalised error ``MSE / Var(target)`` and each network's status in a separate, cheap step.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -34,9 +44,13 @@ from tqdm.auto import tqdm
 from . import fused
 from .cells import Cell, Params
 from .io import CorruptFileError, atomic_path
-from .tasks import Task
+from .tasks import Task, task_to_dict
 
 WEIGHT_KEYS = ("w_in", "w_rec", "w_out")
+# TrainingConfig fields that change no weight: excluded from the checkpoint fingerprint and from
+# the train rule's params (rules/train.smk), so changing them neither resumes afresh nor retrains.
+BOOKKEEPING_KEYS = ("log_every", "checkpoint_every")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -50,10 +64,9 @@ class TrainingConfig:
     adam_betas: tuple[float, float] = (0.9, 0.999)
     adam_eps: float = 1e-8
     grad_clip: float = 1.0  # per-network global gradient norm
-    loss_threshold: float = 0.05  # validation MSE below which a network is "kept"
     validation_batch_size: int = 256
-    log_every: int = 10  # loss-curve subsampling
-    checkpoint_every: int = 200  # steps between checkpoints (0: never)
+    log_every: int = 10  # loss-curve subsampling (bookkeeping: changes no weight)
+    checkpoint_every: int = 200  # steps between checkpoints, 0: never (bookkeeping)
 
     def __post_init__(self):
         if self.optimizer not in ("adam", "sgd"):
@@ -170,15 +183,59 @@ def train_step(
     return mse.detach()
 
 
+def validation_trials(task: Task, seeds: list[int], batch_size: int, device="cpu") -> tuple:
+    """Each network's validation trials ``(inputs [N, B, T, m], targets [N, B, T, p])``, drawn
+    from a generator never used for training (seed + 2)."""
+    generators = [torch.Generator().manual_seed(int(s) + 2) for s in seeds]
+    return _sample(task, generators, batch_size, device)
+
+
+def target_variance(targets: torch.Tensor) -> torch.Tensor:
+    """Variance of each network's targets ``[N, B, T, p]`` pooled over trials, time steps and
+    outputs around its grand mean: ``Var_i = mean_{b,t,o} (y*_i - mean(y*_i))^2``, ``[N]``.
+
+    It is the MSE of the best constant output, so ``MSE / Var`` is 1 for a network that outputs
+    the grand mean of the target and ``1 - R^2`` in general.
+    """
+    flat = targets.double().flatten(1)
+    return (flat - flat.mean(dim=1, keepdim=True)).pow(2).mean(dim=1)
+
+
 def validation_loss(
     cell: Cell, task: Task, params: Params, seeds: list[int], n_hidden: int, batch_size: int
-) -> torch.Tensor:
-    """MSE on fresh trials (a generator never used for training) per network, ``[N]``."""
-    device = params["w_rec"].device
-    generators = [torch.Generator().manual_seed(int(s) + 2) for s in seeds]
-    inputs, targets = _sample(task, generators, batch_size, device)
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per network ``[N]``: MSE on its validation trials and the target variance over them."""
+    inputs, targets = validation_trials(task, seeds, batch_size, params["w_rec"].device)
     with torch.no_grad():
-        return per_network_loss(cell, params, inputs, targets, n_hidden)
+        return per_network_loss(cell, params, inputs, targets, n_hidden), target_variance(targets)
+
+
+def shard_fingerprint(
+    cell: Cell,
+    task: Task,
+    n_hidden: int,
+    seeds: list[int],
+    l2: list[float],
+    learning_rates: list[float],
+    config: TrainingConfig,
+    network_ids: list[str] | None = None,
+) -> dict[str, Any]:
+    """Everything a shard's weights depend on (bookkeeping fields left out), as plain JSON."""
+    training = {k: v for k, v in asdict(config).items() if k not in BOOKKEEPING_KEYS}
+    return json.loads(
+        json.dumps(
+            {
+                "training": training,
+                "task": task_to_dict(task),
+                "cell": [cell.architecture, cell.activation, int(n_hidden)],
+                "network_ids": list(network_ids) if network_ids is not None else None,
+                "seeds": [int(s) for s in seeds],
+                "l2": [float(x) for x in l2],
+                "learning_rates": [float(x) for x in learning_rates],
+            },
+            sort_keys=True,
+        )
+    )
 
 
 def train_shard(
@@ -193,17 +250,23 @@ def train_shard(
     checkpoint: str | Path | None = None,
     progress: bool = True,
     stop_after: int | None = None,
+    network_ids: list[str] | None = None,
 ) -> tuple[Params, list[dict[str, Any]]]:
     """Train the networks of one shard together; return final weights (CPU) and one record each.
 
     ``stop_after`` ends the run early after that many steps of this call (with a checkpoint), for
-    tests of resumption. Records hold the final train and validation losses, the subsampled loss
-    curve, the status (``kept``, ``above-threshold``, ``diverged`` or ``untrained`` when
-    ``config.n_steps`` is 0), the step at which a network diverged, and the shard's wall time.
+    tests of resumption. Records hold facts only: the final train loss, the validation MSE and the
+    target variance on the same validation trials, the subsampled loss curve, the step at which a
+    network diverged (it is frozen from then on), the steps completed and the shard's wall time.
+    A checkpoint written under another fingerprint (:func:`shard_fingerprint`) is not resumed.
     """
     state = init_state(cell, task, n_hidden, seeds, config, device)
+    fingerprint = shard_fingerprint(
+        cell, task, n_hidden, seeds, l2, learning_rates, config, network_ids
+    )
     if checkpoint is not None and Path(checkpoint).exists():
-        load_checkpoint(checkpoint, state)
+        if not load_checkpoint(checkpoint, state, fingerprint):
+            state = init_state(cell, task, n_hidden, seeds, config, device)
     l2_t = torch.tensor(l2, dtype=torch.float32, device=device)
     lr_t = torch.tensor(learning_rates, dtype=torch.float32, device=device)
 
@@ -229,37 +292,33 @@ def train_shard(
         if checkpoint is not None and (at_checkpoint or stopping):
             state.wall_time += time.perf_counter() - start
             start = time.perf_counter()
-            save_checkpoint(checkpoint, state)
+            save_checkpoint(checkpoint, state, fingerprint)
         if stopping:
             break
     bar.close()
     state.wall_time += time.perf_counter() - start
 
-    val = validation_loss(cell, task, state.params, seeds, n_hidden, config.validation_batch_size)
+    val, variance = validation_loss(
+        cell, task, state.params, seeds, n_hidden, config.validation_batch_size
+    )
     params = {k: v.detach().cpu() for k, v in state.params.items()}
-    records = _records(state, val.cpu(), config, len(seeds))
+    records = _records(state, val.cpu(), variance.cpu(), len(seeds))
     return params, records
 
 
-def _records(state: ShardState, val: torch.Tensor, config: TrainingConfig, n: int) -> list[dict]:
+def _records(state: ShardState, val: torch.Tensor, variance: torch.Tensor, n: int) -> list[dict]:
     curve = torch.stack(state.curve, dim=1).numpy() if state.curve else np.zeros((n, 0))
     records = []
     for i in range(n):
-        diverged = int(state.diverged_step[i]) >= 0 or not math.isfinite(float(val[i]))
-        if config.n_steps == 0:
-            status = "untrained"
-        elif diverged:
-            status = "diverged"
-        elif float(val[i]) < config.loss_threshold:
-            status = "kept"
-        else:
-            status = "above-threshold"
+        step = int(state.diverged_step[i])
+        # a non-finite validation loss without a recorded step diverged after the last step
+        diverged_step = step if step >= 0 else (None if math.isfinite(float(val[i])) else state.step)
         records.append(
             {
-                "status": status,
-                "diverged_step": int(state.diverged_step[i]) if diverged else None,
+                "diverged_step": diverged_step,
                 "final_train_loss": float(curve[i, -1]) if curve.shape[1] else None,
                 "validation_loss": float(val[i]),
+                "target_variance": float(variance[i]),
                 "loss_curve_steps": list(state.curve_steps),
                 "loss_curve": [float(x) for x in curve[i]],
                 "shard_wall_time_s": round(state.wall_time, 3),
@@ -272,8 +331,8 @@ def _records(state: ShardState, val: torch.Tensor, config: TrainingConfig, n: in
 # -- checkpoints ------------------------------------------------------------------------------
 
 
-def save_checkpoint(path: str | Path, state: ShardState) -> None:
-    """Write the full training state atomically (safetensors, no pickle)."""
+def save_checkpoint(path: str | Path, state: ShardState, fingerprint: dict | None = None) -> None:
+    """Write the full training state and its fingerprint atomically (safetensors, no pickle)."""
     tensors = {f"param.{k}": v.detach().cpu().contiguous() for k, v in state.params.items()}
     for name, moment in state.moments.items():
         tensors.update({f"{name}.{k}": v.cpu().contiguous() for k, v in moment.items()})
@@ -283,17 +342,32 @@ def save_checkpoint(path: str | Path, state: ShardState) -> None:
         tensors["curve"] = torch.stack(state.curve, dim=1)
         tensors["curve_steps"] = torch.tensor(state.curve_steps, dtype=torch.int64)
     meta = {"step": str(state.step), "wall_time": repr(state.wall_time)}
+    meta["fingerprint"] = json.dumps(fingerprint, sort_keys=True)
     with atomic_path(path, suffix=".safetensors") as tmp:
         save_file(tensors, str(tmp), metadata=meta)
 
 
-def load_checkpoint(path: str | Path, state: ShardState) -> None:
-    """Restore ``state`` in place from a checkpoint written by :func:`save_checkpoint`."""
+def load_checkpoint(path: str | Path, state: ShardState, fingerprint: dict | None = None) -> bool:
+    """Restore ``state`` in place from a checkpoint written by :func:`save_checkpoint`.
+
+    Returns False, leaving ``state`` untouched and logging the differing fields, when the
+    checkpoint was written under another fingerprint (or none) than ``fingerprint``.
+    """
     try:
         with safe_open(str(path), framework="pt") as handle:
-            meta = handle.metadata()
+            meta = handle.metadata() or {}
+            recorded = json.loads(meta.get("fingerprint", "null"))
+            if fingerprint is not None and recorded != fingerprint:
+                differing = _differing_fields(recorded, fingerprint)
+                log.warning(
+                    "checkpoint %s was written under another config or seeds (differs in: %s); "
+                    "starting the shard afresh",
+                    path,
+                    ", ".join(differing),
+                )
+                return False
             tensors = {k: handle.get_tensor(k) for k in handle.keys()}
-    except (SafetensorError, OSError) as err:
+    except (SafetensorError, OSError, json.JSONDecodeError) as err:
         raise CorruptFileError(path, f"unreadable training checkpoint ({err})") from err
     device = state.diverged_step.device
     expected = {f"param.{k}" for k in state.params} | {"rng", "diverged_step"}
@@ -310,6 +384,20 @@ def load_checkpoint(path: str | Path, state: ShardState) -> None:
         state.curve_steps = tensors["curve_steps"].tolist()
     state.step = int(meta["step"])
     state.wall_time = float(meta["wall_time"])
+    return True
+
+
+def _differing_fields(recorded: Any, current: dict) -> list[str]:
+    if not isinstance(recorded, dict):
+        return ["no fingerprint recorded"]
+    fields = []
+    for key in sorted(set(recorded) | set(current)):
+        a, b = recorded.get(key), current.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            fields += [f"{key}.{k}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        elif a != b:
+            fields.append(key)
+    return fields
 
 
 def config_record(config: TrainingConfig) -> dict[str, Any]:

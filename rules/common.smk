@@ -6,6 +6,26 @@ from snakemake.utils import validate
 
 from rnnuniv.population import build_population, shards
 
+
+def _check_replaced_keys(config):
+    """Name the new key when a config still uses one that was replaced."""
+    sections = [("training", config.get("training") or {})] + [
+        (f"tasks.{t}.training", (v or {}).get("training") or {})
+        for t, v in (config.get("tasks") or {}).items()
+    ]
+    for where, section in sections:
+        if "loss_threshold" in section:
+            raise ValueError(
+                f"{where}.loss_threshold was replaced by keep.max_normalised_error "
+                "(validation MSE / target variance; per task: tasks.<task>.keep)"
+            )
+        if where != "training" and {"log_every", "checkpoint_every"} & set(section):
+            raise ValueError(
+                f"{where}: log_every and checkpoint_every are global (training.*) only"
+            )
+
+
+_check_replaced_keys(config)
 validate(config, "../schemas/config.schema.yaml")
 
 TASKS = list(config["tasks"])
@@ -27,9 +47,32 @@ def trained_shards(task):
 
 
 def training_config(task):
-    """Global training settings with the task's overrides, as JSON for the train script."""
+    """Global training settings with the task's overrides, as JSON for the train script;
+    without the bookkeeping keys, which change no weight (see rules/train.smk)."""
     merged = {**config["training"], **config["tasks"][task].get("training", {})}
+    merged = {
+        k: v for k, v in merged.items() if k not in ("log_every", "checkpoint_every")
+    }
     return json.dumps(merged, sort_keys=True)
+
+
+class BookkeepingOptions:
+    """Command-line options that change no weight; deliberately not a builtin type (see rules/train.smk)."""
+
+    def __init__(self, **options):
+        self.options = options
+
+    def __str__(self):
+        return " ".join(
+            f"--{key.replace('_', '-')} {int(value)}"
+            for key, value in sorted(self.options.items())
+        )
+
+
+def keep_rule(task):
+    """The keep rule's parameters: top-level `keep` with the task's overrides."""
+    keep = {"max_normalised_error": 0.05, **config.get("keep", {})}  # schema default
+    return {**keep, **config["tasks"][task].get("keep", {})}
 
 
 def task_params(task):

@@ -1,7 +1,7 @@
 # Stage dynamics (beyond the paper): connectivity of the recurrent weights against the dynamics
 # the kept networks run (participation ratios, Lyapunov spectrum), per shard and per task, with
 # bootstrap intervals on the correlations and the best predictor of dimension per architecture.
-#   in:  results/{task}/shards/{shard}/weights.safetensors, .../train.json, results/{task}/states/{shard}.npz
+#   in:  results/{task}/shards/{shard}/weights.safetensors, results/{task}/networks.csv, results/{task}/states/{shard}.npz
 #   out: results/{task}/dynamics/{shard}.csv, results/{task}/dynamics/summary.csv,
 #        results/{task}/dynamics/correlations.json
 
@@ -9,7 +9,7 @@
 rule dynamics:
     input:
         weights="results/{task}/shards/{shard}/weights.safetensors",
-        records="results/{task}/shards/{shard}/train.json",
+        networks="results/{task}/networks.csv",
         states="results/{task}/states/{shard}.npz",
     output:
         "results/{task}/dynamics/{shard}.csv",
@@ -28,7 +28,7 @@ rule dynamics:
         device=config.get("device", "auto"),
     shell:
         "python3 scripts/dynamics.py shard --weights {input.weights:q}"
-        " --records {input.records:q} --states {input.states:q}"
+        " --networks {input.networks:q} --states {input.states:q}"
         " --options {params.options:q} --device {params.device:q} --threads {threads}"
         " --output {output:q} > {log:q} 2>&1"
 

@@ -152,9 +152,7 @@ _KIND_CONTEXT = {
         "task_params": config["tasks"][task].get("params", {})
     },
     "loss": lambda task: {
-        "loss_thresholds": {
-            t: json.loads(training_config(t))["loss_threshold"] for t in TASKS
-        }
+        "loss_thresholds": {t: keep_rule(t)["max_normalised_error"] for t in TASKS}
     },
 }
 PANEL_CONTEXT = {

@@ -1,12 +1,12 @@
 # Stage fixed-points: fixed points of every kept network at the task's conditions, linearised.
-#   in:  results/{task}/shards/{shard}/weights.safetensors, .../train.json, results/{task}/states/{shard}.npz
+#   in:  results/{task}/shards/{shard}/weights.safetensors, results/{task}/networks.csv, results/{task}/states/{shard}.npz
 #   out: results/{task}/fixed_points/{shard}.npz, results/{task}/fixed_points/{shard}.csv
 
 
 rule fixed_points:
     input:
         weights="results/{task}/shards/{shard}/weights.safetensors",
-        records="results/{task}/shards/{shard}/train.json",
+        networks="results/{task}/networks.csv",
         states="results/{task}/states/{shard}.npz",
     output:
         npz="results/{task}/fixed_points/{shard}.npz",
@@ -27,7 +27,7 @@ rule fixed_points:
         device=config.get("device", "auto"),
     shell:
         "python3 scripts/fixed_points.py --weights {input.weights:q}"
-        " --records {input.records:q} --states {input.states:q}"
+        " --networks {input.networks:q} --states {input.states:q}"
         " --task {wildcards.task:q} --task-params {params.task_params:q}"
         " --options {params.options:q} --device {params.device:q} --threads {threads}"
         " --output-npz {output.npz:q} --output-csv {output.table:q} > {log:q} 2>&1"

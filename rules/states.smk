@@ -1,12 +1,12 @@
 # Stage extract-states: hidden states of the kept and untrained networks on the shared probe set.
-#   in:  results/{task}/shards/{shard}/weights.safetensors, results/{task}/shards/{shard}/train.json
+#   in:  results/{task}/shards/{shard}/weights.safetensors, results/{task}/networks.csv
 #   out: results/{task}/states/{shard}.npz
 
 
 rule extract_states:
     input:
         weights="results/{task}/shards/{shard}/weights.safetensors",
-        records="results/{task}/shards/{shard}/train.json",
+        networks="results/{task}/networks.csv",
     output:
         "results/{task}/states/{shard}.npz",
     log:
@@ -24,6 +24,6 @@ rule extract_states:
         device=config.get("device", "auto"),
     shell:
         "python3 scripts/extract_states.py --weights {input.weights:q}"
-        " --records {input.records:q}"
+        " --networks {input.networks:q}"
         " --task {wildcards.task:q} --task-params {params.task_params:q}"
         " --device {params.device:q} --threads {threads} --output {output:q} > {log:q} 2>&1"

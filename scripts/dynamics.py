@@ -32,7 +32,6 @@ import numpy as np
 import pandas as pd
 import torch
 from rnnuniv import io
-from rnnuniv.cells import make_cell
 from rnnuniv.connectivity import CONNECTIVITY, DYNAMICS, best_predictors, correlation_records
 from rnnuniv.dynamics import (
     CONNECTIVITY_METRICS,
@@ -40,7 +39,7 @@ from rnnuniv.dynamics import (
     network_lyapunov_spectra,
     participation_ratio,
 )
-from rnnuniv.probes import analysed_ids, subset
+from rnnuniv.networks import load_shard_networks
 from rnnuniv.runtime import json_argument, resolve_device, set_threads
 
 LABEL_COLUMNS = ("network_id", "shard", "architecture", "activation", "n_hidden", "l2")
@@ -56,7 +55,7 @@ def parse_args(argv=None):
 
     shard = commands.add_parser("shard", help="connectivity and dynamics of the kept networks of a shard")
     shard.add_argument("--weights", required=True, help="weights.safetensors of the shard")
-    shard.add_argument("--records", required=True, help="train.json of the shard (network statuses)")
+    shard.add_argument("--networks", required=True, help="networks.csv of the task (statuses, written by rule manifest)")
     shard.add_argument("--states", required=True, help="states .npz of the shard (hidden, inputs)")
     shard.add_argument(
         "--options",
@@ -88,9 +87,7 @@ def shard_table(args, log) -> pd.DataFrame:
     unknown = sorted(set(options) - set(DEFAULT_OPTIONS))
     if unknown:
         raise SystemExit(f"unknown dynamics options {unknown}; valid: {sorted(DEFAULT_OPTIONS)}")
-    records = io.read_json(args.records)
-    ids = analysed_ids(records["networks"], statuses=("kept",))
-    params, meta = io.load_weights(args.weights)
+    cell, params, ids, rows, meta = load_shard_networks(args.weights, args.networks, statuses=("kept",))
     states = io.load_npz(args.states, required=("network_ids", "hidden", "inputs"))
     position = {nid: i for i, nid in enumerate(states["network_ids"].tolist())}
     missing = [nid for nid in ids if nid not in position]
@@ -103,18 +100,17 @@ def shard_table(args, log) -> pd.DataFrame:
             args.states, f"hidden {hidden.shape} and inputs {probe_inputs.shape} disagree"
         )
 
-    by_id = {r["network_id"]: r for r in records["networks"]}
+    by_id = {r["network_id"]: r for r in rows.to_dict("records")}
     table = pd.DataFrame(
         {
             "network_id": ids,
-            "shard": records.get("shard", meta.get("shard")),
+            "shard": meta.get("shard"),
             "architecture": meta["architecture"],
             "activation": meta["activation"],
             "n_hidden": int(meta["n_hidden"]),
             "l2": [float(by_id[nid].get("l2", np.nan)) for nid in ids],
         }
     )
-    cell = make_cell(meta["architecture"], meta["activation"])
     n_exponents = min(int(options["n_exponents"]), cell.state_size(int(meta["n_hidden"])))
     columns = [*LABEL_COLUMNS, "participation_ratio", "participation_ratio_cross", *CONNECTIVITY_METRICS]
     columns += [f"lyapunov_{i + 1}" for i in range(n_exponents)]
@@ -122,7 +118,7 @@ def shard_table(args, log) -> pd.DataFrame:
         return table.reindex(columns=columns)
 
     device = resolve_device(args.device)
-    chosen = {k: v.to(device) for k, v in subset(params, meta["network_ids"], ids).items()}
+    chosen = {k: v.to(device) for k, v in params.items()}
     table["participation_ratio"] = participation_ratio(hidden, batch_dims=1).numpy()
     table["participation_ratio_cross"] = cross_block_ratio(hidden, int(options["pr_blocks"]))
     for name, values in connectivity_metrics(chosen["w_rec"], cell.architecture).items():

@@ -675,7 +675,7 @@ def panel_loss(args, options):
     for ax, task in zip(axes[0], args.tasks):
         networks = read_networks(args.inputs[f"{task}_networks"])
         trained = networks[as_bool(networks["trained"])] if "trained" in networks else networks
-        loss = pd.to_numeric(trained.get("validation_loss"), errors="coerce")
+        loss = pd.to_numeric(trained.get("normalised_error"), errors="coerce")  # MSE / Var(target)
         finite = np.isfinite(loss) & (loss > 0)
         if not finite.any():
             plots.empty_panel(ax, "no trained networks with a finite loss", title=task)
@@ -692,7 +692,7 @@ def panel_loss(args, options):
         n_diverged = int((~finite).sum())
         ax.set_xscale("log")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("final validation loss")
+        ax.set_xlabel("normalised validation error (MSE / Var(target))")
         ax.set_ylabel("networks")
         ax.set_title(task + (f" ({n_diverged} diverged)" if n_diverged else ""))
     axes[0, 0].legend(frameon=False, fontsize="small")

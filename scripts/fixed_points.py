@@ -22,9 +22,8 @@ import numpy as np
 import torch
 
 from rnnuniv import io
-from rnnuniv.cells import make_cell
 from rnnuniv.fixedpoints import shard_fixed_points, write_shard
-from rnnuniv.probes import analysed_ids, subset
+from rnnuniv.networks import load_shard_networks
 from rnnuniv.runtime import json_argument, resolve_device, set_threads
 from rnnuniv.tasks import make_task
 
@@ -32,7 +31,7 @@ from rnnuniv.tasks import make_task
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", required=True, help="weights.safetensors of the shard")
-    parser.add_argument("--records", required=True, help="train.json of the shard (network statuses)")
+    parser.add_argument("--networks", required=True, help="networks.csv of the task (statuses, written by rule manifest)")
     parser.add_argument("--states", required=True, help="states .npz of the shard (probe trajectories)")
     parser.add_argument("--task", required=True, help="task name")
     parser.add_argument("--task-params", type=json_argument, default={}, help="task parameters as JSON")
@@ -56,11 +55,9 @@ def main(argv=None) -> int:
     set_threads(args.threads)
     options = dict(args.options)
     n_grid = options.pop("n_grid", None)
-    records = io.read_json(args.records)
-    ids = analysed_ids(records["networks"], statuses=("kept",))
+    cell, params, ids, _, meta = load_shard_networks(args.weights, args.networks, statuses=("kept",))
     task = make_task(args.task, **args.task_params)
     conditions = task.fixed_point_conditions(n_grid)
-    params, meta = io.load_weights(args.weights)
     states = io.load_npz(args.states, required=("network_ids", "hidden"))
     position = {nid: i for i, nid in enumerate(states["network_ids"].tolist())}
     missing = [nid for nid in ids if nid not in position]
@@ -71,9 +68,8 @@ def main(argv=None) -> int:
     if "cell" in states:
         trajectories = np.concatenate([trajectories, states["cell"][take]], axis=-1)
 
-    cell = make_cell(meta["architecture"], meta["activation"])
     device = resolve_device(args.device)
-    chosen = {k: v.to(device, torch.float64) for k, v in subset(params, meta["network_ids"], ids).items()}
+    chosen = {k: v.to(device, torch.float64) for k, v in params.items()}
     arrays, table = shard_fixed_points(
         cell,
         chosen,
@@ -87,7 +83,7 @@ def main(argv=None) -> int:
     io.write_csv(args.output_csv, table)
     log.info(
         "shard %s: %d kept networks x %d conditions, %d points",
-        records["shard"],
+        meta["shard"],
         len(ids),
         len(conditions),
         len(arrays["q"]),

@@ -3,8 +3,12 @@
 
 Reads the task's population table, trains the networks of ``--shard`` together, and writes
 ``weights.safetensors`` (stacked weights, network ids in the metadata) and ``train.json`` (one
-record per network: hyperparameters, seed, losses, loss curve, status, wall time). A killed run
-resumes from ``--checkpoint`` and gives the same weights as an uninterrupted one.
+record per network: hyperparameters, seed, validation MSE, target variance on the same validation
+trials, final train loss, loss curve, diverged step, steps completed, wall time). No keep
+decision is made here: scripts/manifest.py applies the keep rule. A killed run resumes from
+``--checkpoint`` (when it was written under the same config and seeds) and gives the same weights
+as an uninterrupted one. ``--log-every`` and ``--checkpoint-every`` change no weight and are kept
+out of ``--training`` so that the workflow does not retrain when they change.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ def parse_args(argv=None):
     parser.add_argument("--task", required=True, help="task name (flipflop, sine, cdi)")
     parser.add_argument("--task-params", type=json_argument, default={}, help="task parameters as JSON")
     parser.add_argument("--training", type=json_argument, default={}, help="TrainingConfig fields as JSON")
+    parser.add_argument("--log-every", type=int, default=None, help="loss-curve subsampling (steps)")
+    parser.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints")
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, ...")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--checkpoint", default=None, help="checkpoint to resume from and write to")
@@ -50,7 +56,17 @@ def main(argv=None) -> int:
     cell = make_cell(first["architecture"], first["activation"])
     task = make_task(args.task, **args.task_params)
     untrained = not bool(first["trained"])
-    config = TrainingConfig(**{**args.training, **({"n_steps": 0} if untrained else {})})
+    if "loss_threshold" in args.training:
+        raise SystemExit(
+            "training.loss_threshold was replaced by keep.max_normalised_error "
+            "(applied by scripts/manifest.py, not by training)"
+        )
+    bookkeeping = {
+        k: v
+        for k, v in (("log_every", args.log_every), ("checkpoint_every", args.checkpoint_every))
+        if v is not None
+    }
+    config = TrainingConfig(**{**args.training, **bookkeeping, **({"n_steps": 0} if untrained else {})})
     device = resolve_device(args.device)
     log.info("training shard %s: %d networks on %s", args.shard, len(networks), device)
 
@@ -66,6 +82,7 @@ def main(argv=None) -> int:
         checkpoint=args.checkpoint,
         progress=not args.no_progress,
         stop_after=args.stop_after,
+        network_ids=networks["network_id"].tolist(),
     )
     if args.stop_after is not None and records[0]["steps_completed"] < config.n_steps:
         log.info("stopped after %d steps (checkpoint kept)", records[0]["steps_completed"])
@@ -90,8 +107,8 @@ def main(argv=None) -> int:
     )
     if args.checkpoint and os.path.exists(args.checkpoint):
         os.remove(args.checkpoint)
-    kept = sum(r["status"] == "kept" for r in records)
-    log.info("done: %d/%d kept, %.1f s", kept, len(records), records[0]["shard_wall_time_s"])
+    diverged = sum(r["diverged_step"] is not None for r in records)
+    log.info("done: %d networks (%d diverged), %.1f s", len(records), diverged, records[0]["shard_wall_time_s"])
     return 0
 
 

@@ -309,7 +309,7 @@ def load_script():
 
 
 def fake_shard(directory: Path, architecture: str, shard: str) -> tuple[dict, dict, np.ndarray]:
-    """Weights, train.json and states of a shard of 3 networks, of which 2 are kept."""
+    """Weights, networks.csv and states of a shard of 3 networks, of which 2 are kept."""
     cell = make_cell(architecture, "tanh")
     n_hidden, ids = 4, [f"{shard}-s{i}" for i in range(3)]
     params = cell.init_params(2, n_hidden, 1, seeds=[10, 11, 12])
@@ -323,14 +323,9 @@ def fake_shard(directory: Path, architecture: str, shard: str) -> tuple[dict, di
     }
     io.save_weights(directory / f"{shard}.safetensors", params, meta)
     statuses = ["kept", "failed", "kept"]
-    io.write_json(
-        directory / f"{shard}.json",
-        {
-            "shard": shard,
-            "networks": [
-                {"network_id": nid, "status": status, "l2": 1e-4} for nid, status in zip(ids, statuses)
-            ],
-        },
+    io.write_csv(
+        directory / f"{shard}.csv",
+        pd.DataFrame({"network_id": ids, "shard": shard, "status": statuses, "l2": 1e-4}),
     )
     gen = torch.Generator().manual_seed(5)
     inputs = torch.randn(6, 10, 2, generator=gen)  # [K, T, m]
@@ -354,8 +349,8 @@ def run_shard(script, directory: Path, shard: str, options: dict) -> pd.DataFram
             "shard",
             "--weights",
             str(directory / f"{shard}.safetensors"),
-            "--records",
-            str(directory / f"{shard}.json"),
+            "--networks",
+            str(directory / f"{shard}.csv"),
             "--states",
             str(directory / f"{shard}.npz"),
             "--options",
@@ -503,9 +498,8 @@ def test_script_help_and_empty_shard(tmp_path):
         script.main(["--help"])
     assert exit_info.value.code == 0
     fake_shard(tmp_path, "vanilla", "vanilla-tanh-h4-000")
-    records = io.read_json(tmp_path / "vanilla-tanh-h4-000.json")
-    for row in records["networks"]:
-        row["status"] = "failed"
-    io.write_json(tmp_path / "vanilla-tanh-h4-000.json", records)
+    networks = pd.read_csv(tmp_path / "vanilla-tanh-h4-000.csv")
+    networks["status"] = "failed"
+    io.write_csv(tmp_path / "vanilla-tanh-h4-000.csv", networks)
     table = run_shard(script, tmp_path, "vanilla-tanh-h4-000", {"n_exponents": 2})
     assert table.empty and "lyapunov_2" in table.columns and "participation_ratio" in table.columns

@@ -66,6 +66,28 @@ def test_fixed_point_tolerance_change_reruns_fixed_points_and_downstream_only(fi
         assert upstream not in jobs, jobs
 
 
+def test_keep_threshold_change_reruns_the_status_step_and_downstream_but_no_training(finished_copy):
+    """The keep rule is applied after training (rule manifest): a new threshold retrains nothing."""
+    _edit_config(finished_copy, lambda c: c.setdefault("keep", {}).update(max_normalised_error=0.42))
+    config = yaml.safe_load((finished_copy / CONFIG).read_text())
+    following = [t for t, v in config["tasks"].items() if "keep" not in v]  # no per-task override
+    jobs = _planned_jobs(finished_copy)
+    assert following and jobs.get("manifest") == len(following), jobs
+    for downstream in ("extract_states", "fixed_points", "dynamics", "cca_matrix", "summary"):
+        assert jobs.get(downstream, 0) > 0, (downstream, jobs)
+    assert "train" not in jobs and "population" not in jobs, jobs
+
+
+def test_checkpoint_and_log_interval_changes_plan_nothing(finished_copy):
+    """Bookkeeping settings change no weight: not train-rule params, so no job is planned."""
+    def edit(config):
+        config["training"]["checkpoint_every"] = config["training"]["checkpoint_every"] + 7
+        config["training"]["log_every"] = config["training"]["log_every"] + 3
+
+    _edit_config(finished_copy, edit)
+    assert _planned_jobs(finished_copy) == {}
+
+
 def test_figure_option_change_reruns_only_figures(finished_copy):
     config = yaml.safe_load((finished_copy / CONFIG).read_text())
     if "figures" not in config:
@@ -177,14 +199,15 @@ def test_sigkilled_training_resumes_to_identical_weights(tmp_path):
 
 
 def test_population_with_no_kept_network_flows_through_every_stage(tmp_path):
-    """An impossible loss threshold: every stage still finishes and says so, nothing crashes."""
+    """An impossible keep threshold: every stage still finishes and says so, nothing crashes."""
     from conftest import copy_workflow
 
     workdir = copy_workflow(tmp_path / "wf")
     config = yaml.safe_load((workdir / CONFIG).read_text())
     config["tasks"] = {"flipflop": config["tasks"]["flipflop"]}
     config["population"].update(architectures=["vanilla"], n_seeds=1)
-    config["training"].update(n_steps=2, loss_threshold=1e-12)
+    config["training"].update(n_steps=2)
+    config["keep"] = {"max_normalised_error": 1e-12}
     (workdir / "none_kept.yaml").write_text(yaml.safe_dump(config))
 
     result = run_snakemake(workdir, "--cores", "2", "--configfile", "none_kept.yaml", timeout=900)

@@ -236,7 +236,7 @@ def test_cdi_stream_statistics():
 def test_cdi_probe_and_conditions():
     task = ContextIntegration()
     probe = task.probe()
-    assert probe.inputs.shape == (2 * 11 * 5, 30, 4)
+    assert probe.inputs.shape == (2 * 11 * 5, task.n_steps, 4)
     c = probe.conditions
     assert set(c["context"]) == {1, 2} and len(np.unique(c["mean_relevant"])) == 11
     assert len(np.unique(c["mean_irrelevant"])) == 5
@@ -261,3 +261,42 @@ def test_cdi_fixed_point_conditions_and_grid():
     assert not u[:5, 1].any() and not u[5:, 0].any()
     np.testing.assert_allclose(u[5:, 1], np.linspace(-0.5, 0.5, 5))
     assert len(task.fixed_point_conditions(n_grid=3)) == 6
+
+
+def _leaky_readout(stream: torch.Tensor, tau: float | None) -> torch.Tensor:
+    """``h_k = a h_{k-1} + s_k`` with ``a = exp(-1/tau)`` (``a = 1``: perfect integrator)."""
+    a = 1.0 if tau is None else float(np.exp(-1.0 / tau))
+    h, out = torch.zeros(stream.shape[:-1], dtype=torch.float64), []
+    for k in range(stream.shape[-1]):
+        h = a * h + stream[..., k]
+        out.append(h)
+    return torch.stack(out, -1)
+
+
+def test_cdi_leaky_integrator_fails_the_keep_rule():
+    """At the default T, on the task's own validation trials (no training): the ideal perfect
+    integrator of the cued stream has normalised error 0, the best-scaled leaky integrator with
+    tau = 10 steps at least twice the default keep threshold (0.05), so a network that forgets on
+    that time scale is not kept. At T = 30 (the old default) the same leaky integrator still
+    scores below 2x the threshold."""
+    from rnnuniv.networks import normalised_error
+    from rnnuniv.training import target_variance, validation_trials
+
+    def errors(task):
+        inputs, targets = validation_trials(task, [1, 2, 3, 4], 256)        # [N, B, T, .]
+        stream = (inputs[..., 0:2] * inputs[..., 2:4]).sum(-1).double() * task.target_scale
+        y = targets[..., 0].double()
+        variance = target_variance(targets)
+        result = {}
+        for tau in (None, 10):
+            x = _leaky_readout(stream, tau)
+            scale = (x * y).flatten(1).sum(1) / (x * x).flatten(1).sum(1)   # least squares
+            mse = (scale.view(-1, 1, 1) * x - y).pow(2).flatten(1).mean(1)
+            result[tau] = normalised_error(mse, variance)
+        return result
+
+    default = errors(ContextIntegration())
+    assert ContextIntegration().n_steps == 35
+    np.testing.assert_allclose(default[None], 0.0, atol=1e-10)
+    assert (default[10] > 2 * 0.05).all(), default[10]
+    assert (errors(ContextIntegration(n_steps=30))[10] < 2 * 0.05).all()

@@ -13,6 +13,13 @@ def test_tiny_workflow_trains_every_network(tiny_workflow):
         trained = table[table["trained"]]
         assert len(trained) == 4
         assert set(table["status"]) <= {"kept", "above-threshold", "diverged", "untrained"}
+        population = pd.read_csv(tiny_workflow / "results" / task / "population.csv")
+        assert list(table.columns[: len(population.columns)]) == list(population.columns)
+        error = table["validation_loss"] / table["target_variance"]
+        assert (table["normalised_error"] - error).abs().max() < 1e-9
+        keep = config["tasks"][task].get("keep", config["keep"])["max_normalised_error"]
+        done = table["trained"] & table["diverged_step"].isna()
+        assert ((table["status"] == "kept") == (done & (table["normalised_error"] <= keep))).all()
         assert (table.loc[~table["trained"], "status"] == "untrained").all()
         for shard in table["shard"].unique():
             assert (tiny_workflow / "results" / task / "shards" / shard / "weights.safetensors").stat().st_size > 0
@@ -53,3 +60,11 @@ def test_unknown_key_and_impossible_value_are_named(tmp_path):
 
     message = _bad_config_message(tmp_path / "2", edit_flip)
     assert "p_flip" in message and "1.5" in message
+
+
+def test_replaced_loss_threshold_names_the_new_key(tmp_path):
+    def edit(config):
+        config["training"]["loss_threshold"] = 0.05
+
+    message = _bad_config_message(tmp_path, edit)
+    assert "training.loss_threshold" in message and "keep.max_normalised_error" in message

@@ -204,9 +204,9 @@ def signature_distance(signatures: np.ndarray) -> np.ndarray:
 
 def signature_classes(signatures: np.ndarray) -> np.ndarray:
     """Class ``[N]`` of each signature ``[N, C, F]``: equal signatures, one class (0 = modal)."""
-    flat = np.asarray(signatures).reshape(len(signatures), -1)
-    if flat.shape[0] == 0:
+    if len(signatures) == 0:  # no kept network: reshape(0, -1) of an empty array fails
         return np.zeros(0, np.int64)
+    flat = np.asarray(signatures).reshape(len(signatures), -1)
     _, inverse = np.unique(flat, axis=0, return_inverse=True)
     return by_frequency(inverse.ravel())
 

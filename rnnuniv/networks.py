@@ -1,0 +1,103 @@
+"""The keep rule, and loading a shard's networks by status.
+
+Training records facts (:mod:`rnnuniv.training`); this module decides. The keep rule, applied
+per network in a cheap step of its own (``scripts/manifest.py``, rule ``manifest``)::
+
+    normalised_error = validation MSE / Var(target)        (= 1 - R^2)
+    status = "untrained"        if the network was never trained
+             "diverged"         if training hit a non-finite loss or gradient (diverged_step set),
+                                or the validation MSE is not finite
+             "kept"             if normalised_error <= max_normalised_error
+             "above-threshold"  otherwise
+
+``Var(target)`` is the variance of the target over the network's own validation trials, pooled
+over trials, time steps and outputs around its grand mean, so a network whose output is that
+grand mean scores exactly 1, whatever the task's scale. One threshold then means the same thing
+for every task: 0.05 keeps networks that explain at least 95 % of the target's variance.
+
+:func:`load_shard_networks` is the one way later stages select networks: it reads the manifest
+``networks.csv``, never the training records.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import io
+from .cells import Cell, Params, make_cell
+
+STATUSES = ("kept", "above-threshold", "diverged", "untrained")
+MANIFEST_COLUMNS = (
+    "status",
+    "validation_loss",
+    "target_variance",
+    "normalised_error",
+    "final_train_loss",
+    "diverged_step",
+    "steps_completed",
+    "shard_wall_time_s",
+)
+
+
+def normalised_error(mse, target_variance):
+    """``MSE / Var(target)``, elementwise (NaN where the variance is not positive)."""
+    mse = np.asarray(mse, dtype=np.float64)
+    variance = np.asarray(target_variance, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(variance > 0, mse / variance, np.nan)
+
+
+def keep_status(table: pd.DataFrame, max_normalised_error: float) -> pd.DataFrame:
+    """Add ``normalised_error`` and ``status`` (see the module docstring) to a table with
+    columns ``trained``, ``validation_loss``, ``target_variance`` and ``diverged_step``."""
+    if not max_normalised_error > 0:
+        raise ValueError(f"max_normalised_error must be > 0, got {max_normalised_error!r}")
+    table = table.copy()
+    error = normalised_error(table["validation_loss"], table["target_variance"])
+    table["normalised_error"] = error
+    trained = table["trained"].astype(bool).to_numpy()
+    diverged = table["diverged_step"].notna().to_numpy() | ~np.isfinite(error)
+    status = np.where(error <= max_normalised_error, "kept", "above-threshold")
+    status = np.where(diverged, "diverged", status)
+    table["status"] = np.where(trained, status, "untrained")
+    return table
+
+
+def load_shard_networks(
+    weights_path: str | Path,
+    networks_csv: str | Path,
+    shard: str | None = None,
+    statuses: tuple[str, ...] = ("kept",),
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+) -> tuple[Cell, Params, list[str], pd.DataFrame, dict]:
+    """The networks of one shard whose manifest status is in ``statuses``.
+
+    Returns ``(cell, params, ids, rows, meta)``: the shard's cell, the stacked parameters of the
+    selected networks in manifest order (cast to ``dtype`` and moved to ``device`` when given),
+    their ids, their manifest rows (same order) and the weights file's metadata. ``shard``
+    defaults to the one named in the weights file. A selected network missing from the weights
+    file, or a status not in :data:`STATUSES`, is an error naming the file.
+    """
+    unknown = sorted(set(statuses) - set(STATUSES))
+    if unknown:
+        raise ValueError(f"unknown statuses {unknown}; valid: {', '.join(STATUSES)}")
+    params, meta = io.load_weights(weights_path)
+    shard = shard if shard is not None else meta.get("shard")
+    table = io.read_csv(networks_csv, required_columns=("network_id", "shard", "status"))
+    rows = table[(table["shard"] == shard) & table["status"].isin(statuses)].reset_index(drop=True)
+    ids = rows["network_id"].astype(str).tolist()
+    position = {nid: i for i, nid in enumerate(meta["network_ids"])}
+    missing = [nid for nid in ids if nid not in position]
+    if missing:
+        raise io.CorruptFileError(weights_path, f"networks {missing} of {networks_csv} are missing")
+    index = torch.tensor([position[nid] for nid in ids], dtype=torch.long)
+    chosen = {k: v.index_select(0, index) for k, v in params.items()}
+    if dtype is not None or device is not None:
+        chosen = {k: v.to(device=device, dtype=dtype) for k, v in chosen.items()}
+    cell = make_cell(meta["architecture"], meta["activation"])
+    return cell, chosen, ids, rows, meta
