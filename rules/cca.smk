@@ -30,9 +30,11 @@ rule similarity_features:
     params:
         width=similarity_width(),
         options=similarity_features_options(),
+        device=config.get("device", "auto"),
     shell:
         "python3 scripts/similarity_features.py --states {input:q} --width {params.width}"
-        " {params.options} --threads {threads} --output {output:q} > {log:q} 2>&1"
+        " {params.options} --device {params.device:q} --threads {threads}"
+        " --output {output:q} > {log:q} 2>&1"
 
 
 rule cca_matrix:
@@ -71,9 +73,11 @@ rule cca_matrix:
         kind=config["similarity"]["procrustes_kind"],
         block_memory_mb=config["similarity"]["block_memory_mb"],
         output_dir=subpath(output.distance, parent=True),
+        device=config.get("device", "auto"),
     shell:
         "python3 scripts/cca_matrix.py --features {input.features:q}"
         " --networks {input.networks:q} --n-components {params.n_components}"
         " --sensitivity-components {params.sensitivity} --extra-metrics {params.metrics}"
         " --procrustes-kind {params.kind} --block-memory-mb {params.block_memory_mb}"
-        " --threads {threads} --output-dir {params.output_dir:q} > {log:q} 2>&1"
+        " --device {params.device:q} --threads {threads}"
+        " --output-dir {params.output_dir:q} > {log:q} 2>&1"

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from rnnuniv.io import atomic_path, read_csv, setup_logging, write_csv
-from rnnuniv.runtime import set_threads
+from rnnuniv.runtime import resolve_device, set_threads
 from rnnuniv.similarity import (
     CKA,
     SVCCA,
@@ -89,6 +89,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=1024.0,
         help="memory for the row block of features held at once (default 1024)",
     )
+    parser.add_argument("--device", default="auto", help="where the pairwise products run: auto, cpu, cuda, ...")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--output-dir", required=True, type=Path, help="the task's cca/ directory")
     parser.add_argument("--log", type=Path, default=None, help="log file (also logs to stderr)")
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
                 store.width, 2 * bounds[:, 0].max(), 2 * bounds[:, 1].max(),
             )
     matrices = streamed_distance_matrices(
-        store, list(order["network_id"]), metrics, args.block_memory_mb
+        store, list(order["network_id"]), metrics, args.block_memory_mb, device=resolve_device(args.device)
     )
     for name, matrix in matrices.items():
         if np.isnan(matrix).any():

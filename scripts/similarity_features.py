@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnuniv.io import CorruptFileError, load_npz, setup_logging
-from rnnuniv.runtime import set_threads
+from rnnuniv.runtime import resolve_device, set_threads
 from rnnuniv.similarity import save_features, shard_features
 
 log = logging.getLogger("rnnuniv")
@@ -46,6 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--include-cell", action="store_true", help="append the LSTM cell state to the hidden state"
     )
+    parser.add_argument("--device", default="auto", help="where the SVDs run: auto, cpu, cuda, ...")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--output", required=True, type=Path, help="features .npz")
     parser.add_argument("--log", type=Path, default=None, help="log file (also logs to stderr)")
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.include_cell and "cell" in arrays:
         hidden = np.concatenate([hidden, arrays["cell"]], axis=-1)
     dsa = None if args.dsa_rank is None else (args.dsa_n_delays, args.dsa_rank)
-    features = shard_features(ids, hidden, args.width, dsa=dsa)
+    features = shard_features(ids, hidden, args.width, dsa=dsa, device=resolve_device(args.device))
     worst = max(features["cka_truncation"].max(initial=0), features["procrustes_truncation"].max(initial=0))
     log.info(
         "%d networks, %d samples, %d units: stored %d columns (largest truncation bound %.2e)",

@@ -128,3 +128,64 @@ def test_build_name_differs_between_checkouts(monkeypatch, tmp_path):
     monkeypatch.setattr(native, "SOURCE", tmp_path / "rnnuniv" / "csrc" / "pointwise.cpp")
     elsewhere = native.build_name()
     assert elsewhere != here and elsewhere.rsplit("_", 1)[0] == here.rsplit("_", 1)[0]
+
+
+def _similarity_stage(tmp_path, device):
+    """scripts/similarity_features.py on two shards, then scripts/cca_matrix.py, on ``device``:
+    {output file: array}. States are seeded, so two devices see the same input."""
+    import importlib.util
+    from pathlib import Path
+
+    import numpy as np
+    import pandas as pd
+
+    def script(name):
+        path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    features, cca = script("similarity_features"), script("cca_matrix")
+    rng = np.random.default_rng(0)
+    ids = [f"n{i}" for i in range(6)]
+    inputs = tmp_path / "inputs"
+    inputs.mkdir(exist_ok=True)
+    paths = []
+    for shard in range(2):
+        states = inputs / f"s{shard}.npz"
+        hidden = rng.standard_normal((3, 4, 25, 8)).astype(np.float32).cumsum(2)
+        np.savez(states, network_ids=np.array(ids[3 * shard : 3 * shard + 3]), hidden=hidden)
+        paths.append(tmp_path / device / f"s{shard}.npz")
+        features.main(["--states", str(states), "--width", "6", "--dsa-n-delays", "2", "--dsa-rank", "4",
+                       "--device", device, "--output", str(paths[-1])])
+    networks = inputs / "networks.csv"
+    pd.DataFrame({"network_id": ids, "status": ["kept"] * 4 + ["untrained"] * 2}).to_csv(networks, index=False)
+    out = tmp_path / device / "cca"
+    cca.main(["--features", *map(str, paths), "--networks", str(networks), "--n-components", "4",
+              "--sensitivity-components", "3", "--extra-metrics", "cka", "procrustes", "dsa",
+              "--device", device, "--output-dir", str(out)])
+    arrays = {p.relative_to(out).as_posix(): np.load(p) for p in sorted(out.rglob("distance.npy"))}
+    for p in paths:
+        with np.load(p) as stored:
+            arrays.update({f"{p.name}:{k}": stored[k] for k in ("left", "singular_values", "dsa_eigenvalues")})
+    return arrays
+
+
+@cuda
+def test_similarity_scripts_on_cuda_match_cpu(tmp_path):
+    """--device cuda in both similarity scripts: every distance matrix equals the CPU's (1e-8), and
+    so do the stored singular values and DSA eigenvalues (bases up to column signs)."""
+    import numpy as np
+
+    on_cpu = _similarity_stage(tmp_path, "cpu")
+    on_gpu = _similarity_stage(tmp_path, "cuda")
+    assert on_gpu.keys() == on_cpu.keys() and len(on_cpu) == 6 + 2 * 3
+    for key, expected in on_cpu.items():
+        if key.endswith(":left"):  # singular vectors are defined up to sign
+            signs = np.sign((on_gpu[key] * expected).sum(-1, keepdims=True))
+            np.testing.assert_allclose(on_gpu[key] * signs, expected, rtol=1e-6, atol=1e-8, err_msg=key)
+        elif key.endswith(":dsa_eigenvalues"):
+            np.testing.assert_allclose(np.sort_complex(on_gpu[key]), np.sort_complex(expected), atol=1e-6, err_msg=key)
+        else:
+            np.testing.assert_allclose(on_gpu[key], expected, rtol=1e-8, atol=1e-10, err_msg=key)

@@ -4,6 +4,7 @@ import itertools
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from scipy.optimize import brentq
@@ -442,3 +443,58 @@ def test_written_shard_reads_back_with_its_linearisation(tmp_path):
         assert all(np.array_equal(dicts[k], getattr(network, k)) for k in dicts)
     with pytest.raises(Exception, match="missing arrays"):
         load_shard(tmp_path / "fp.npz", required=("no_such_key",))
+
+
+
+def _seeded_shard(architecture, gain):
+    from rnnuniv.cells import make_cell
+
+    cell = make_cell(architecture, "tanh")
+    params = cell.init_params(2, 12, 1, seeds=[3, 4, 5], dtype=F64)
+    params["w_rec"] = params["w_rec"] * gain
+    inputs = torch.randn(4, 20, 2, generator=torch.Generator().manual_seed(0), dtype=F64)
+    conditions = [("zero", np.zeros(2)), ("push", np.array([0.3, -0.2]))]
+    return cell, params, cell.run(params, inputs), conditions  # trajectories [3, 4, 20, S]
+
+
+@pytest.mark.parametrize("architecture", ["vanilla", "gru", "lstm"])
+def test_shard_in_network_chunks_is_each_chunk_searched_alone(architecture):
+    """network_chunk=2 over 3 networks: bit for bit the finder on networks [0, 1] then [2], with
+    the initial states drawn for all 3 at once (so the chunk does not change the draws)."""
+    cell, params, trajectories, conditions = _seeded_shard(architecture, 1.8)
+    options = dict(adam_iters=30, newton_iters=15)
+    arrays, table = shard_fixed_points(cell, params, trajectories, conditions, 12, n_inits=48, seed=1,
+                                       network_chunk=2, **options)
+    scales = [0.25 * rms_spread(t) for t in trajectories]
+    expected = []  # (network, condition, points, eigenvalues) in stored order
+    for c, (_, x) in enumerate(conditions):
+        h0 = sample_initial_states(trajectories, 48, 0.5, torch.Generator().manual_seed(1), batched=True)
+        for part in (slice(0, 2), slice(2, 3)):
+            p = {k: v[part] for k, v in params.items()}
+            found = find_fixed_points(lambda h, u, p=p: cell.step(p, h, u), torch.as_tensor(x), h0[part],
+                                      manifold_length_scale=scales[part],
+                                      jacobian=lambda h, u, p=p: cell.jacobian(p, h, u), **options)
+            expected += [(part.start + i, c, r.points, r.eigenvalues) for i, r in enumerate(found)]
+    assert len(table) == 3 * 2 and len(arrays["q"]) > 3 * 2  # several points: a real comparison
+    for network, c, points, eigenvalues in expected:
+        mine = (arrays["network_index"] == network) & (arrays["condition_index"] == c)
+        np.testing.assert_array_equal(arrays["points"][mine], points.numpy())
+        np.testing.assert_array_equal(arrays["eigenvalues"][mine], eigenvalues.to(torch.complex64).numpy())
+    with pytest.raises(ValueError, match="network_chunk"):
+        shard_fixed_points(cell, params, trajectories, conditions, 12, n_inits=4, network_chunk=0)
+
+
+def test_shard_chunks_agree_on_a_contracting_network():
+    """Gain 0.5 (one stable fixed point per network and input): chunks 1, 2 and all find the same
+    points to round-off and the same stability. (Not bit for bit: the Newton refinement evaluates
+    the union of still-refining states of the networks it batches, so round-off depends on them.)"""
+    cell, params, trajectories, conditions = _seeded_shard("gru", 0.5)
+    runs = [shard_fixed_points(cell, params, trajectories, conditions, 12, n_inits=32, seed=1,
+                               network_chunk=chunk)[0] for chunk in (1, 2, None)]
+    first = runs[0]
+    assert first["network_index"].tolist() == [0, 1, 2, 0, 1, 2] and first["is_fixed"].all()
+    assert (first["n_unstable"] == 0).all()
+    for other in runs[1:]:
+        for key in ("network_index", "condition_index", "is_fixed", "n_unstable", "cluster"):
+            np.testing.assert_array_equal(other[key], first[key], err_msg=key)
+        np.testing.assert_allclose(other["points"], first["points"], rtol=0, atol=1e-12)

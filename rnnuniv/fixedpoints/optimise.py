@@ -67,18 +67,22 @@ def _adam(
 
 
 
-def _lm_directions(a: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+def _lm_directions(a: list[torch.Tensor], residual: torch.Tensor) -> torch.Tensor:
     """Levenberg-Marquardt steps ``[L, ..., n]``: ``-(A^T A + mu s I)^{-1} A^T r`` per damping ``mu``.
 
-    a: ``[..., n, n]`` = J - I; residual: ``[..., n]`` = F(h) - h; ``s = ||A||_F^2 / n``. They shrink
+    a: ``[A]``, a one-element list holding ``[..., n, n]`` = J - I, emptied once ``A^T A`` is formed
+    so that ``A`` is freed; residual: ``[..., n]`` = F(h) - h; ``s = ||A||_F^2 / n``. They shrink
     components along near-null directions of ``A``, where the Newton step is long and arbitrary.
     """
-    gram = a.transpose(-1, -2) @ a  # [..., n, n]
-    grad = -(a.transpose(-1, -2) @ residual.unsqueeze(-1))  # -A^T r, [..., n, 1]
+    matrix = a.pop()
+    gram = matrix.transpose(-1, -2) @ matrix  # [..., n, n]
+    grad = -(matrix.transpose(-1, -2) @ residual.unsqueeze(-1))  # -A^T r, [..., n, 1]
+    del matrix  # peak: A^T A, one damped system and its factorisation, not A as well
     scale = gram.diagonal(dim1=-2, dim2=-1).mean(-1).clamp_min(1e-300)  # ||A||_F^2 / n
     steps = []
-    for damping in _LM_DAMPINGS:  # one system at a time: [..., n, n] temporaries, not [L, ...]
-        system = gram.clone()
+    system = torch.empty_like(gram)
+    for damping in _LM_DAMPINGS:  # one system at a time, in one buffer: no [L, ...] temporaries
+        system.copy_(gram)
         system.diagonal(dim1=-2, dim2=-1).add_((damping * scale).unsqueeze(-1))
         steps.append(torch.linalg.solve_ex(system, grad)[0].squeeze(-1))
     return torch.nan_to_num(torch.stack(steps), nan=0.0, posinf=0.0, neginf=0.0)
@@ -150,7 +154,9 @@ def _refine(
             hard = refining & (ill | ~(best_q < min_decrease * qs))
             sub = hard.any(0).nonzero().squeeze(1)
             if sub.numel():
-                lm = _lm_directions(a[:, sub], residual[:, sub])  # [L, N, k', n]
+                hard_a = [a if sub.numel() == a.shape[1] else a[:, sub]]  # no copy when all are hard
+                del a  # only the hard points' A is still needed
+                lm = _lm_directions(hard_a, residual[:, sub])  # [L, N, k', n]
                 spurious = ill[:, sub] & (newton[:, sub].norm(dim=-1) > 10 * lm[0].norm(dim=-1))
                 lm_h, lm_q = _best_candidate(net_step, hs[:, sub], xs[:, sub], lm)
                 newton_q = torch.where(spurious, math.inf, best_q[:, sub])
@@ -158,6 +164,7 @@ def _refine(
                 best_q[:, sub] = torch.where(take, lm_q, newton_q)
                 best_h[:, sub] = torch.where(take.unsqueeze(-1), lm_h, best_h[:, sub])
 
+            a = None  # free A before the next iteration forms its own
             improved = (best_q < qs) & refining
             h[:, columns] = torch.where(improved.unsqueeze(-1), best_h, hs)
             q[:, columns] = torch.where(improved, best_q, qs)

@@ -21,6 +21,7 @@ network (a :class:`FixedPointShard`). Readers take the stored linearisation; the
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from functools import partial
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -48,6 +49,7 @@ def shard_fixed_points(
     seed: int = 0,
     n_modes: int = 8,
     manifold_length_fraction: float = 0.25,
+    network_chunk: int | None = None,
     **finder_options,
 ):
     """Fixed points of ``N`` networks (one cell, stacked ``params``) at every condition.
@@ -58,6 +60,11 @@ def shard_fixed_points(
     conditions: ``(name, constant input [m])`` pairs, e.g. ``Task.fixed_point_conditions()``.
     n_modes: leading eigenvectors kept per point in the arrays (enough for every unstable mode of
         a flip-flop saddle; all ``S`` Jacobian columns would not fit on disk at paper scale).
+    network_chunk: networks searched at once (``None``: all). The finder's memory grows with it
+        (per network and Newton step ``n_inits`` float64 ``[S, S]`` Jacobians, their LU and the
+        Levenberg-Marquardt systems; per point complex eigenvectors), so a chunk bounds the peak
+        of a large shard. Initial states are drawn for all networks at once, as without chunks,
+        and each network's search is independent of the others: the result does not depend on it.
 
     Returns ``(arrays, table)``: per-point arrays concatenated over networks and conditions
     (``network_index``, ``condition_index``, ``points``, ``inputs``, ``q``, ``is_fixed``,
@@ -78,45 +85,30 @@ def shard_fixed_points(
     condition_inputs = np.stack([np.asarray(x, dtype=np.float64) for _, x in conditions])
     arrays: dict[str, list] = {key: [] for key in _SHARD_ARRAYS}
     marginal_tol = float(finder_options.get("marginal_tol", 1e-3))
-    rows = []
+    rows: list[dict] = []
+    chunk = n_networks if network_chunk is None else int(network_chunk)
+    if chunk < 1:
+        raise ValueError(f"network_chunk must be >= 1, got {network_chunk}")
     speed, spread = probe_scales(trajectories) if n_networks else (torch.zeros(0), torch.zeros(0))
     if n_networks:
         trajectories = trajectories.to(torch.float64)
         scales = [manifold_length_fraction * rms_spread(t) for t in trajectories]
-
-        def step(h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-            return cell.step(params, h, x)
-
-        def jacobian(h: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            return cell.jacobian(params, h, x)
-
-        analytic = jacobian if cell.architecture in ANALYTIC_JACOBIANS else None
-
         for c, (name, x) in enumerate(conditions):
             generator = torch.Generator(device=device).manual_seed(seed)
             h0 = sample_initial_states(trajectories, n_inits, noise_scale, generator, batched=True)
             x = torch.as_tensor(np.asarray(x), dtype=torch.float64, device=device)
-            results = find_fixed_points(
-                step, x, h0, manifold_length_scale=scales, jacobian=analytic, **finder_options
-            )
-            for i, result in enumerate(results):
-                p = len(result)
-                readout = {key: v[i] for key, v in params.items() if key in ("w_out", "b_out")}
-                arrays["network_index"].append(np.full(p, i))
-                arrays["condition_index"].append(np.full(p, c))
-                arrays["points"].append(result.points)
-                arrays["inputs"].append(result.inputs)
-                arrays["q"].append(result.q)
-                arrays["is_fixed"].append(result.is_fixed)
-                arrays["eigenvalues"].append(result.eigenvalues.to(torch.complex64))
-                arrays["right_eigenvectors"].append(result.right_eigenvectors[:, :, :k].to(torch.complex64))
-                arrays["left_eigenvectors"].append(result.left_eigenvectors[:, :k, :].to(torch.complex64))
-                arrays["input_jacobians"].append(result.input_jacobians)
-                arrays["n_unstable"].append(result.n_unstable)
-                arrays["cluster"].append(result.cluster)
-                arrays["n_marginal"].append(n_marginal(result.eigenvalues, marginal_tol))
-                arrays["outputs"].append(cell.readout(readout, result.points[:, :n_hidden]))
-                rows.append({"network_index": i, "condition": name, **_table_row(result, marginal_tol)})
+            for start in range(0, n_networks, chunk):  # independent searches, bounded memory
+                part = slice(start, min(start + chunk, n_networks))
+                chunk_params = {key: v[part] for key, v in params.items()}
+                step = partial(cell.step, chunk_params)
+                analytic = partial(cell.jacobian, chunk_params) if cell.architecture in ANALYTIC_JACOBIANS else None
+                results = find_fixed_points(
+                    step, x, h0[part], manifold_length_scale=scales[part], jacobian=analytic, **finder_options
+                )
+                for i, result in enumerate(results, start):
+                    readout = {key: v[i] for key, v in params.items() if key in ("w_out", "b_out")}
+                    _append_points(arrays, result, i, c, k, marginal_tol, cell.readout(readout, result.points[:, :n_hidden]))
+                    rows.append({"network_index": i, "condition": name, **_table_row(result, marginal_tol)})
     out = {key: _concat(values, _SHARD_ARRAYS[key]) for key, values in arrays.items()}
     out["condition_names"] = np.array(names, dtype=str)
     out["condition_inputs"] = condition_inputs
@@ -124,6 +116,25 @@ def shard_fixed_points(
     out["probe_speed"] = speed.numpy()
     out["probe_spread"] = spread.numpy()
     return out, pd.DataFrame(rows, columns=["network_index", "condition", *_ROW_COLUMNS])
+
+
+def _append_points(arrays: dict[str, list], result: FixedPoints, i: int, c: int, k: int, marginal_tol: float, outputs) -> None:
+    """Append one network's points at one condition to the per-point lists of ``arrays``."""
+    p = len(result)
+    arrays["network_index"].append(np.full(p, i))
+    arrays["condition_index"].append(np.full(p, c))
+    arrays["points"].append(result.points)
+    arrays["inputs"].append(result.inputs)
+    arrays["q"].append(result.q)
+    arrays["is_fixed"].append(result.is_fixed)
+    arrays["eigenvalues"].append(result.eigenvalues.to(torch.complex64))
+    arrays["right_eigenvectors"].append(result.right_eigenvectors[:, :, :k].to(torch.complex64))
+    arrays["left_eigenvectors"].append(result.left_eigenvectors[:, :k, :].to(torch.complex64))
+    arrays["input_jacobians"].append(result.input_jacobians)
+    arrays["n_unstable"].append(result.n_unstable)
+    arrays["cluster"].append(result.cluster)
+    arrays["n_marginal"].append(n_marginal(result.eigenvalues, marginal_tol))
+    arrays["outputs"].append(outputs)
 
 
 _SHARD_ARRAYS = {  # per-point array -> stored dtype

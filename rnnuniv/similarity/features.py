@@ -49,21 +49,22 @@ __all__ = ["load_feature_arrays", "network_svd", "save_features", "shard_feature
 SMALL_KEYS = ("network_ids", "singular_values", "rank", "units", "n_samples", "width")
 
 
-def network_svd(states, width: int) -> tuple[np.ndarray, np.ndarray, int]:
+def network_svd(states, width: int, device: str | torch.device | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """One network's (U[:, :width] zero-padded to ``width`` columns, all s, numerical rank).
 
     states: [..., units] (leading axes flattened into samples). U comes from X = Q R, R = U_R S V^T
     (as :func:`rnnuniv.similarity.metrics._principal_scores`, so bases agree to rounding).
+    Computed on ``device`` (default: that of ``states``); returned as numpy arrays.
     """
-    tensor = torch.as_tensor(states)
+    tensor = torch.as_tensor(states, device=device)
     x = _centred(tensor.to(torch.float64).reshape(-1, tensor.shape[-1]))
     q, r = torch.linalg.qr(x)
     u_r, s, _ = torch.linalg.svd(r, full_matrices=False)
     rank = _numerical_rank(s, tuple(x.shape), None, tensor.dtype)
     kept = min(width, s.shape[0])
     left = np.zeros((x.shape[0], width), dtype=np.float64)
-    left[:, :kept] = (q @ u_r[:, :kept]).numpy()
-    return left, s.numpy(), rank
+    left[:, :kept] = (q @ u_r[:, :kept]).cpu().numpy()
+    return left, s.cpu().numpy(), rank
 
 
 def _truncation_bounds(s: np.ndarray, rank: int, width: int) -> tuple[float, float]:
@@ -80,11 +81,13 @@ def shard_features(
     hidden: np.ndarray,
     width: int,
     dsa: tuple[int, int] | None = None,
+    device: str | torch.device | None = None,
 ) -> dict[str, np.ndarray]:
     """Features of every network of a shard; hidden [n, trials, time, units] (the states file).
 
     width: columns R of U stored (the largest k of any configured analysis, or the CKA/Procrustes
-    rank). dsa: (n_delays, rank) to store DSA eigenvalues, or None.
+    rank). dsa: (n_delays, rank) to store DSA eigenvalues, or None. device: where the SVDs and DSA
+    fits run, one network at a time (None: CPU, as ``hidden`` is a numpy array).
     """
     if isinstance(width, bool) or int(width) != width or width < 1:
         raise ValueError(f"width must be an int >= 1, got {width!r}")
@@ -99,7 +102,7 @@ def shard_features(
     ranks = np.zeros(n, dtype=np.int64)
     bounds = np.zeros((n, 2), dtype=np.float64)
     for i, states in enumerate(hidden):
-        left, s, ranks[i] = network_svd(states, width)
+        left, s, ranks[i] = network_svd(states, width, device)
         lefts[i] = left.T
         singular[i, : len(s)] = s
         bounds[i] = _truncation_bounds(s, int(ranks[i]), width)
@@ -116,7 +119,7 @@ def shard_features(
     }
     if dsa is not None:
         n_delays, rank = dsa
-        eig = [dsa_eigenvalues(states, n_delays, rank) for states in hidden]
+        eig = [dsa_eigenvalues(torch.as_tensor(states, device=device), n_delays, rank) for states in hidden]
         arrays["dsa_eigenvalues"] = np.asarray(eig, dtype=np.complex128).reshape(n, rank)
         arrays["dsa_n_delays"], arrays["dsa_rank"] = np.int64(n_delays), np.int64(rank)
     return arrays

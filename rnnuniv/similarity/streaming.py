@@ -154,8 +154,9 @@ class SVCCA:
         k = self.width
         masked = wi[:, None, :k, None] * cross[..., :k, :k] * wj[None, :, None, :k]
         rho = torch.linalg.svdvals(masked)
-        count = torch.minimum(self.kept[rows, None], self.kept[None, cols])
-        used = torch.arange(k) < count[..., None]
+        kept = self.kept.to(cross.device)
+        count = torch.minimum(kept[rows, None], kept[None, cols])
+        used = torch.arange(k, device=count.device) < count[..., None]
         return 1.0 - (rho.clamp(0.0, 1.0) * used).sum(-1) / count
 
 
@@ -217,11 +218,13 @@ def streamed_distance_matrices(
     ids: Sequence[str],
     metrics: Sequence,
     block_memory_mb: float = 1024.0,
+    device: str | torch.device = "cpu",
 ) -> dict[str, np.ndarray]:
     """{metric.name: symmetric [N, N] float64} for the networks ``ids`` (matrix order), zero diagonal.
 
     Row blocks of ``ids`` are held in memory; for each, every features file is read once and its
-    networks at or after the block's start are compared with the whole block.
+    networks at or after the block's start are compared with the whole block. The products and
+    scores run on ``device`` (features are read to host memory and moved there block by block).
     """
     ids = list(ids)
     n = len(ids)
@@ -230,7 +233,7 @@ def streamed_distance_matrices(
         raise ValueError(f"{len(missing)} network(s) have no features, e.g. {missing[:5]}")
     singular, ranks = store.singular_values(ids), store.ranks(ids)
     width = store.width
-    weights = [m.weights(singular, ranks, width) for m in metrics]
+    weights = [m.weights(singular, ranks, width).to(device) for m in metrics]
     used = max(
         (getattr(m, "width", width) for m in metrics), default=0
     )  # SVCCA-only runs need only k columns
@@ -250,17 +253,18 @@ def streamed_distance_matrices(
     )
     for i0 in range(0, n, block):
         i1 = min(i0 + block, n)
-        rows_flat = torch.from_numpy(store.load(ids[i0:i1], used)).reshape(-1, store.n_samples)
+        rows_flat = torch.from_numpy(store.load(ids[i0:i1], used)).reshape(-1, store.n_samples).to(device)
         for f, pairs in by_file.items():
             pairs = [(p, r) for p, r in pairs if p >= i0]
             if not pairs:
                 continue
             left = store.read_left(f, used)
-            cols_pos = torch.tensor([p for p, _ in pairs])
+            cols_index = np.array([p for p, _ in pairs])
+            cols_pos = torch.from_numpy(cols_index).to(device)
             in_file = [r for _, r in pairs]
             if in_file != list(range(len(left))):
                 left = left[in_file]  # a copy of at most one file's features
-            cols_flat = torch.from_numpy(np.ascontiguousarray(left)).reshape(-1, store.n_samples)
+            cols_flat = torch.from_numpy(np.ascontiguousarray(left)).reshape(-1, store.n_samples).to(device)
             del left
             n_cols = len(pairs)
             chunk = max(1, _CHUNK_ELEMENTS // max(n_cols * used * used, 1))
@@ -271,7 +275,7 @@ def streamed_distance_matrices(
                 rows = slice(r0, r1)
                 for metric, w in zip(metrics, weights):
                     values = metric.score(cross, w[rows, :used], w[cols_pos, :used], rows, cols_pos)
-                    out[metric.name][r0:r1, cols_pos.numpy()] = values.numpy()
+                    out[metric.name][r0:r1, cols_index] = values.cpu().numpy()
             del cols_flat
         del rows_flat
     for matrix in out.values():
