@@ -334,7 +334,11 @@ def to_markdown(summary: dict) -> str:
         f"frequency correlation {o['frequency_correlation']:g}.", "",
     ]
     for task, entry in summary["tasks"].items():
-        lines += [f"## {task}", "", "| claim | statistic | value | 95 % interval | p | n | verdict | why |",
+        lines += [f"## {task}", ""]
+        kept_rows = entry.get("kept") or []
+        if kept_rows and sum(row["kept"] for row in kept_rows) == 0:
+            lines += ["**No networks kept** in this task: every claim below is inconclusive.", ""]
+        lines += ["| claim | statistic | value | 95 % interval | p | n | verdict | why |",
                   "|---|---|---|---|---|---|---|---|"]
         for r in entry["claims"]:
             lines.append(f"| {r['claim']} | {r['statistic_name']} | {_fmt(r['statistic'])} | {_interval(r)} "

@@ -75,6 +75,12 @@ def keep_rule(task):
     return {**keep, **config["tasks"][task].get("keep", {})}
 
 
+def fixed_point_options(task):
+    """Fixed-point search options, global with the task's overrides, as JSON."""
+    merged = {**config["fixed_points"], **config["tasks"][task].get("fixed_points", {})}
+    return json.dumps(merged, sort_keys=True)
+
+
 def task_params(task):
     return json.dumps(config["tasks"][task].get("params", {}), sort_keys=True)
 

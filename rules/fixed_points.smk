@@ -23,7 +23,7 @@ rule fixed_points:
         runtime=lambda wildcards, attempt: 720 * attempt,
     params:
         task_params=lambda wildcards: task_params(wildcards.task),
-        options=json.dumps(config["fixed_points"], sort_keys=True),
+        options=lambda wildcards: fixed_point_options(wildcards.task),
         device=config.get("device", "auto"),
     shell:
         "python3 scripts/fixed_points.py --weights {input.weights:q}"
