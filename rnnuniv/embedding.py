@@ -43,15 +43,32 @@ def mds(distance, n_components: int = 2, seed: int = 0) -> np.ndarray:
         if d.shape[0] == 2:
             coordinates[1, 0] = d[0, 1]
         return coordinates
+    d = 0.5 * (d + d.T)
     model = MDS(
         n_components=n_components,
         metric_mds=True,
         metric="precomputed",
-        init="classical_mds",
+        init="random",  # ignored: the classical start is passed to fit_transform
         random_state=seed,
         n_init=1,
     )
-    return model.fit_transform(0.5 * (d + d.T)).astype(np.float64)
+    return model.fit_transform(d, init=classical_mds(d, n_components)).astype(np.float64)
+
+
+def classical_mds(distance, n_components: int = 2) -> np.ndarray:
+    """Torgerson's classical MDS: the top eigenvectors of ``B = -1/2 J D^2 J`` (``J`` the centring
+    matrix) scaled by ``sqrt(max(lambda, 0))``.
+
+    Negative eigenvalues (a distance that is not Euclidean) are clipped to 0 rather than giving
+    NaN coordinates, as scikit-learn's own classical start does for such matrices.
+    """
+    d = np.asarray(distance, dtype=np.float64)
+    n = d.shape[0]
+    centring = np.eye(n) - np.full((n, n), 1.0 / n)
+    gram = -0.5 * centring @ (d**2) @ centring
+    eigenvalues, eigenvectors = np.linalg.eigh(0.5 * (gram + gram.T))
+    order = np.argsort(eigenvalues)[::-1][:n_components]
+    return eigenvectors[:, order] * np.sqrt(np.clip(eigenvalues[order], 0.0, None))
 
 
 def silhouette(distance, labels) -> float:

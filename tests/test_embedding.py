@@ -79,3 +79,16 @@ def test_identical_classes_group_zero_distances_largest_first():
     assert identical_classes(distance).tolist() == [1, 0, 1, 0, 0, 2]
     assert identical_classes(np.zeros((0, 0))).tolist() == []
     assert identical_classes(1 - np.eye(3)).tolist() == [0, 1, 2]
+
+
+def test_classical_mds_recovers_points_on_a_line_and_stays_finite_off_euclid():
+    from rnnuniv.embedding import classical_mds, mds
+
+    x = np.array([0.0, 1.0, 3.0, 7.0])
+    d = np.abs(x[:, None] - x[None, :])
+    z = classical_mds(d, 2)
+    assert np.allclose(np.abs(z[:, None, 0] - z[None, :, 0]), d, atol=1e-10)
+    assert np.allclose(z[:, 1], 0.0, atol=1e-7)
+    # three points violating the triangle inequality: B has a negative eigenvalue
+    bad = np.array([[0.0, 0.69, 0.30], [0.69, 0.0, 0.28], [0.30, 0.28, 0.0]])
+    assert np.isfinite(mds(bad, seed=0)).all()
