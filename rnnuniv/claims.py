@@ -93,7 +93,7 @@ def figure4_claim(distance, trained, activation, n_bootstrap: int = 1000, n_perm
     activation = np.asarray(activation).astype(str)
     everyone = np.arange(d.shape[0])
     observed = _pair_difference(d, trained, activation, everyone)
-    cells = np.char.add(trained.astype(str), activation)
+    cells = np.char.add(np.where(trained, "trained|", "untrained|"), activation.astype(str))
     rng = np.random.default_rng(seed)
     boot, perm = [], []
     if math.isfinite(observed):

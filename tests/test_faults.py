@@ -62,7 +62,7 @@ def test_fixed_point_tolerance_change_reruns_fixed_points_and_downstream_only(fi
     jobs = _planned_jobs(finished_copy)
     assert jobs.get("fixed_points", 0) > 0
     assert jobs.get("topology_graph", 0) > 0
-    for upstream in ("population", "train", "manifest", "extract_states", "cca_matrix", "similarity_metric"):
+    for upstream in ("population", "train", "manifest", "extract_states", "similarity_features", "cca_matrix"):
         assert upstream not in jobs, jobs
 
 

@@ -166,3 +166,21 @@ def test_keep_rule_statuses():
     assert out["status"].tolist() == ["kept", "above-threshold", "diverged", "diverged", "untrained"]
     np.testing.assert_allclose(out["normalised_error"][:2], [0.02, 0.4])
     assert keep_status(table, 0.5)["status"][1] == "kept"
+
+
+def test_validation_loss_in_chunks_equals_one_pass():
+    """Chunked validation (memory bound) gives the one-pass mean over trials, time and outputs."""
+    from rnnuniv import training
+    from rnnuniv.cells import make_cell
+    from rnnuniv.tasks import make_task
+
+    cell, task = make_cell("gru", "tanh"), make_task("flipflop", n_steps=12)
+    seeds = [3, 4, 5]
+    params = training.init_state(cell, task, 6, seeds, training.TrainingConfig(), "cpu").params
+    inputs, targets = training.validation_trials(task, seeds, 150, "cpu")
+    with torch.no_grad():
+        one_pass = training.per_network_loss(cell, params, inputs, targets, 6)
+    chunked, variance = training.validation_loss(cell, task, params, seeds, 6, 150)
+    assert training.VALIDATION_CHUNK < 150
+    torch.testing.assert_close(chunked, one_pass, rtol=1e-6, atol=0)
+    torch.testing.assert_close(variance, training.target_variance(targets))
