@@ -375,3 +375,13 @@ def load_script(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_line_attractor_at_a_condition_without_points_is_none():
+    """A trained CDI network may have no fixed or slow point at a context: no line, no crash."""
+    from rnnuniv.topology.lines import line_attractor
+
+    record = line_attractor(np.zeros((0,)), np.zeros(0), np.zeros((0,)), probe_speed=0.1,
+                            probe_spread=1.0, n_steps=35)
+    assert record["line_attractor"] is False
+    assert record["n_points"] == 0 and record["n_slow_points"] == 0 and record["n_slow_modes"] == 0

@@ -62,7 +62,9 @@ def line_attractor(
     if unknown:
         raise ValueError(f"unknown line-attractor options {sorted(unknown)}")
     opt = {**LINE_DEFAULTS, **options}
-    states = np.asarray(states, dtype=np.float64).reshape(len(q), -1)
+    states = np.asarray(states, dtype=np.float64)
+    states = states.reshape(len(q), -1) if len(q) else np.zeros((0, 1))  # no point at this condition
+    eigenvalues = np.asarray(eigenvalues).reshape(len(q), -1) if len(q) else np.zeros((0, 1))
     speed = np.sqrt(2.0 * np.maximum(np.asarray(q, dtype=np.float64), 0.0))
     slow = speed < opt["slow_speed_fraction"] * probe_speed
     slow_n, fast_n = slow_mode_counts(eigenvalues, n_steps, opt["tau_factor"])
