@@ -145,6 +145,34 @@ def _finite(distance, index: pd.DataFrame):
     return np.asarray(distance, dtype=np.float64)[np.ix_(keep, keep)], index[keep].reset_index(drop=True)
 
 
+def powered_cells(index: pd.DataFrame, minimum: int) -> tuple[np.ndarray, dict[str, int]]:
+    """Mask [N] of networks whose architecture x activation cell has >= ``minimum`` networks, and
+    the cells left out (``"lstm|relu" -> 5``).
+
+    An under-powered cell (too few kept networks for a silhouette interval to mean anything) is
+    left out of the comparison rather than voiding it; the left-out cells are reported beside
+    every verdict they touch.
+    """
+    if index is None or len(index) == 0 or "architecture" not in index or "activation" not in index:
+        return np.ones(0 if index is None else len(index), dtype=bool), {}
+    cells = index["architecture"].astype(str) + "|" + index["activation"].astype(str)
+    sizes = cells.value_counts()
+    small = {str(cell): int(n) for cell, n in sizes.items() if n < minimum}
+    return (~cells.isin(list(small))).to_numpy(), dict(sorted(small.items()))
+
+
+def _powered(distance, index: pd.DataFrame, minimum: int):
+    keep, small = powered_cells(index, minimum)
+    return np.asarray(distance)[np.ix_(keep, keep)], index[keep].reset_index(drop=True), small
+
+
+def _left_out_note(small: dict[str, int], minimum: int) -> str:
+    if not small:
+        return ""
+    listed = ", ".join(f"{cell} {n}" for cell, n in small.items())
+    return f" [left out, fewer than {minimum} kept: {listed}]"
+
+
 def _column(table: pd.DataFrame | None, name: str):
     """A column of an optional table, or None when the table or the column is absent."""
     if table is None or name not in table:
@@ -163,6 +191,7 @@ def sensitivity_rows(matrices: Mapping[int, tuple], options: dict) -> list[dict]
     rows, previous = [], None
     for k in sorted(matrices):
         distance, index = _finite(*matrices[k])
+        distance, index, _ = _powered(distance, index, options["min_networks_per_group"])
         claim = stats.architecture_claim(distance, _labels(index, "architecture"), _labels(index, "activation"),
                                          options["seed"], options["n_bootstrap"], options["n_permutations"])
         verdict = stats.separation_verdict(claim, options["separated"], options["alpha"],
@@ -183,8 +212,10 @@ def task_summary(task: str, spaces: Mapping[str, tuple], untrained: tuple | None
     boot = {"n_bootstrap": o["n_bootstrap"], "n_permutations": o["n_permutations"], "seed": o["seed"]}
     minimum, alpha = o["min_networks_per_group"], o["alpha"]
     silhouettes, within_between = {}, {}
+    left_out = {}
     for space, (distance, index) in spaces.items():
         distance, index = _finite(distance, index)
+        distance, index, left_out[space] = _powered(distance, index, minimum)
         arch, act = _labels(index, "architecture"), _labels(index, "activation")
         if space in (o["geometry_space"], o["topology_space"]):
             silhouettes[space] = stats.silhouette_table(distance, arch, act, **boot)
@@ -195,21 +226,24 @@ def task_summary(task: str, spaces: Mapping[str, tuple], untrained: tuple | None
     rows = []
     geometry, topology = o["geometry_space"], o["topology_space"]
     if geometry in silhouettes:
-        table = silhouettes[geometry]
+        table, note = silhouettes[geometry], _left_out_note(left_out[geometry], minimum)
         rows.append(claims.row("individuality: SVCCA geometry separates architectures (within activation)",
                                "silhouette*", table["architecture"],
-                               stats.separation_verdict(table["architecture"], o["separated"], alpha, minimum)))
+                               _noted(stats.separation_verdict(table["architecture"], o["separated"], alpha, minimum), note)))
         rows.append(claims.row("individuality: SVCCA geometry separates activations", "silhouette*",
                                table["activation"],
-                               stats.separation_verdict(table["activation"], o["separated"], alpha, minimum)))
+                               _noted(stats.separation_verdict(table["activation"], o["separated"], alpha, minimum), note)))
     if topology in silhouettes:
-        table = silhouettes[topology]
+        table, note = silhouettes[topology], _left_out_note(left_out[topology], minimum)
         rows.append(claims.row("universality: topology does not separate architectures", "silhouette*",
-                               table["architecture"], stats.mixing_verdict(table["architecture"], o["mixed"], minimum)))
+                               table["architecture"],
+                               _noted(stats.mixing_verdict(table["architecture"], o["mixed"], minimum), note)))
     modal = None
     in_modal = _column(topology_networks, "in_modal_class")
     if in_modal is not None:
-        t = topology_networks
+        keep, small_topology = powered_cells(topology_networks, minimum)
+        t = topology_networks[keep].reset_index(drop=True)
+        in_modal = t["in_modal_class"]
         modal = claims.modal_class_by_architecture(as_bool(in_modal), _labels(t, "architecture"),
                                                    _labels(t, "activation"), o["n_permutations"], o["seed"])
         smallest = min(modal["fractions"].values()) if modal["fractions"] else math.nan
@@ -225,7 +259,8 @@ def task_summary(task: str, spaces: Mapping[str, tuple], untrained: tuple | None
                        f"{smallest:.2f} < {o['majority']:g} in the modal class"}
         rows.append(claims.row("universality: same modal scaffold class in every architecture",
                                "chi-square", {"statistic": modal["chi_square"], "p": modal["p"], "n": modal["n"],
-                                              "lower": math.nan, "upper": math.nan}, verdict))
+                                              "lower": math.nan, "upper": math.nan},
+                               _noted(verdict, _left_out_note(small_topology, minimum))))
     else:
         rows.append(claims.not_available("universality: same modal scaffold class in every architecture",
                                          "chi-square", "topology/networks.csv with in_modal_class not available"))
@@ -239,10 +274,14 @@ def task_summary(task: str, spaces: Mapping[str, tuple], untrained: tuple | None
                                figure4, stats.difference_verdict(figure4, alpha, minimum)))
     rows += _task_rows(task, topology_networks, o, boot)
     return {"claims": rows, "slow_modes": _slow_modes(topology_networks), "silhouettes": silhouettes, "within_between": within_between,
-            "modal_class": modal, "figure4": figure4,
+            "modal_class": modal, "figure4": figure4, "left_out": left_out,
             "kept": claims.kept_fractions(networks) if networks is not None and "status" in networks else [],
             "sensitivity": sensitivity_rows(sensitivity, o) if sensitivity else [],
             "topology_summary": topology_summary or {}}
+
+
+def _noted(verdict: dict, note: str) -> dict:
+    return {**verdict, "reason": verdict["reason"] + note} if note else verdict
 
 
 def _slow_modes(table: pd.DataFrame | None) -> dict:

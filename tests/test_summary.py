@@ -117,7 +117,7 @@ def test_too_few_networks_is_inconclusive_and_flipflop_fraction(tmp_path):
     assert summary_script.main(arguments(tmp_path, "flipflop", topology_networks=True)) == 0
     rows = {r["claim"]: r for r in json.loads((tmp_path / "summary.json").read_text())["tasks"]["flipflop"]["claims"]}
     individuality = rows["individuality: SVCCA geometry separates architectures (within activation)"]
-    assert individuality["verdict"] == "inconclusive" and "too few" in individuality["reason"]
+    assert individuality["verdict"] == "inconclusive" and "left out, fewer than 6 kept" in individuality["reason"]
     assert rows["flip-flop: 8 memories with the cube scaffold (Fig. 1e)"]["statistic"] == 1.0
 
 
@@ -135,3 +135,13 @@ def test_without_topology_table_and_sensitivity(tmp_path):
     sine = [r for r in result["claims"] if r["claim"].startswith("sine")][0]
     assert sine["verdict"] == "not available"
     assert "Sensitivity to the SVCCA dimension: not available" in (tmp_path / "summary.md").read_text()
+
+
+def test_an_underpowered_cell_is_left_out_not_voiding_the_others():
+    from rnnuniv.summary import powered_cells
+
+    index = pd.DataFrame({"architecture": ["gru"] * 6 + ["lstm"] * 5 + ["vanilla"] * 7,
+                          "activation": ["tanh"] * 18})
+    keep, small = powered_cells(index, 6)
+    assert small == {"lstm|tanh": 5}
+    assert keep.sum() == 13 and not keep[6:11].any()
