@@ -201,6 +201,9 @@ def target_variance(targets: torch.Tensor) -> torch.Tensor:
     return (flat - flat.mean(dim=1, keepdim=True)).pow(2).mean(dim=1)
 
 
+VALIDATION_CHUNK = 64  # validation trials run at once (bounds validation memory)
+
+
 def validation_loss(
     cell: Cell, task: Task, params: Params, seeds: list[int], n_hidden: int, batch_size: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -218,9 +221,6 @@ def validation_loss(
             chunk = per_network_loss(cell, params, inputs[:, start:stop], targets[:, start:stop], n_hidden)
             total += chunk.double() * (stop - start)
     return (total / batch_size).to(inputs.dtype), target_variance(targets)
-
-
-VALIDATION_CHUNK = 64  # validation trials run at once
 
 
 def shard_fingerprint(
