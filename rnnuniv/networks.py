@@ -29,6 +29,7 @@ import torch
 
 from . import io
 from .cells import Cell, Params, make_cell
+from .probes import subset
 
 STATUSES = ("kept", "above-threshold", "diverged", "untrained")
 MANIFEST_COLUMNS = (
@@ -91,12 +92,10 @@ def load_shard_networks(
     table = io.read_csv(networks_csv, required_columns=("network_id", "shard", "status"))
     rows = table[(table["shard"] == shard) & table["status"].isin(statuses)].reset_index(drop=True)
     ids = rows["network_id"].astype(str).tolist()
-    position = {nid: i for i, nid in enumerate(meta["network_ids"])}
-    missing = [nid for nid in ids if nid not in position]
-    if missing:
-        raise io.CorruptFileError(weights_path, f"networks {missing} of {networks_csv} are missing")
-    index = torch.tensor([position[nid] for nid in ids], dtype=torch.long)
-    chosen = {k: v.index_select(0, index) for k, v in params.items()}
+    try:
+        chosen = subset(params, meta["network_ids"], ids)
+    except KeyError as missing:
+        raise io.CorruptFileError(weights_path, f"{missing.args[0]} (listed in {networks_csv})") from None
     if dtype is not None or device is not None:
         chosen = {k: v.to(device=device, dtype=dtype) for k, v in chosen.items()}
     cell = make_cell(meta["architecture"], meta["activation"])

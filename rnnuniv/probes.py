@@ -10,15 +10,11 @@ import numpy as np
 import torch
 
 from .cells import Cell, Params, select
+from .io import CorruptFileError
 from .tasks import Probe
 
 #: Statuses of networks whose states are analysed (untrained twins serve as a baseline).
 ANALYSED = ("kept", "untrained")
-
-
-def analysed_ids(records: list[dict], statuses=ANALYSED) -> list[str]:
-    """Ids of the networks of a shard's training records whose status is one of ``statuses``."""
-    return [r["network_id"] for r in records if r["status"] in statuses]
 
 
 def probe_states(cell: Cell, params: Params, probe: Probe, n_hidden: int) -> dict[str, np.ndarray]:
@@ -41,6 +37,16 @@ def probe_states(cell: Cell, params: Params, probe: Probe, n_hidden: int) -> dic
     if cell.architecture == "lstm":
         result["cell"] = states[..., n_hidden:].float().cpu().numpy()
     return result
+
+
+def state_rows(states: dict[str, np.ndarray], wanted: list[str], path) -> list[int]:
+    """Rows of a states file (``network_ids``) holding the ``wanted`` networks, in that order; a
+    missing network is an error naming the file."""
+    position = {nid: i for i, nid in enumerate(states["network_ids"].tolist())}
+    missing = [nid for nid in wanted if nid not in position]
+    if missing:
+        raise CorruptFileError(path, f"no probe states for networks {missing}")
+    return [position[nid] for nid in wanted]
 
 
 def subset(params: Params, metadata_ids: list[str], wanted: list[str]) -> Params:

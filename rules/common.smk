@@ -6,6 +6,9 @@ from snakemake.utils import validate
 
 from rnnuniv.population import build_population, shards
 
+# training keys that change no weight: not train-rule params (rules/train.smk); global only
+BOOKKEEPING_KEYS = ("log_every", "checkpoint_every")
+
 
 def _check_replaced_keys(config):
     """Name the new key when a config still uses one that was replaced."""
@@ -19,7 +22,7 @@ def _check_replaced_keys(config):
                 f"{where}.loss_threshold was replaced by keep.max_normalised_error "
                 "(validation MSE / target variance; per task: tasks.<task>.keep)"
             )
-        if where != "training" and {"log_every", "checkpoint_every"} & set(section):
+        if where != "training" and set(BOOKKEEPING_KEYS) & set(section):
             raise ValueError(
                 f"{where}: log_every and checkpoint_every are global (training.*) only"
             )
@@ -50,9 +53,7 @@ def training_config(task):
     """Global training settings with the task's overrides, as JSON for the train script;
     without the bookkeeping keys, which change no weight (see rules/train.smk)."""
     merged = {**config["training"], **config["tasks"][task].get("training", {})}
-    merged = {
-        k: v for k, v in merged.items() if k not in ("log_every", "checkpoint_every")
-    }
+    merged = {k: v for k, v in merged.items() if k not in BOOKKEEPING_KEYS}
     return json.dumps(merged, sort_keys=True)
 
 

@@ -40,6 +40,7 @@ from rnnuniv.dynamics import (
     participation_ratio,
 )
 from rnnuniv.networks import load_shard_networks
+from rnnuniv.probes import state_rows
 from rnnuniv.runtime import json_argument, resolve_device, set_threads
 
 LABEL_COLUMNS = ("network_id", "shard", "architecture", "activation", "n_hidden", "l2")
@@ -87,13 +88,10 @@ def shard_table(args, log) -> pd.DataFrame:
     unknown = sorted(set(options) - set(DEFAULT_OPTIONS))
     if unknown:
         raise SystemExit(f"unknown dynamics options {unknown}; valid: {sorted(DEFAULT_OPTIONS)}")
-    cell, params, ids, rows, meta = load_shard_networks(args.weights, args.networks, statuses=("kept",))
+    device = resolve_device(args.device)
+    cell, chosen, ids, rows, meta = load_shard_networks(args.weights, args.networks, statuses=("kept",), device=device)
     states = io.load_npz(args.states, required=("network_ids", "hidden", "inputs"))
-    position = {nid: i for i, nid in enumerate(states["network_ids"].tolist())}
-    missing = [nid for nid in ids if nid not in position]
-    if missing:
-        raise io.CorruptFileError(args.states, f"no probe states for kept networks {missing}")
-    hidden = states["hidden"][[position[nid] for nid in ids]]  # [N, K, T, n]
+    hidden = states["hidden"][state_rows(states, ids, args.states)]  # [N, K, T, n]
     probe_inputs = states["inputs"]  # [K, T, m]
     if hidden.shape[1:3] != probe_inputs.shape[:2]:
         raise io.CorruptFileError(
@@ -117,8 +115,6 @@ def shard_table(args, log) -> pd.DataFrame:
     if not ids:
         return table.reindex(columns=columns)
 
-    device = resolve_device(args.device)
-    chosen = {k: v.to(device) for k, v in params.items()}
     table["participation_ratio"] = participation_ratio(hidden, batch_dims=1).numpy()
     table["participation_ratio_cross"] = cross_block_ratio(hidden, int(options["pr_blocks"]))
     for name, values in connectivity_metrics(chosen["w_rec"], cell.architecture).items():

@@ -24,6 +24,7 @@ import torch
 from rnnuniv import io
 from rnnuniv.fixedpoints import shard_fixed_points, write_shard
 from rnnuniv.networks import load_shard_networks
+from rnnuniv.probes import state_rows
 from rnnuniv.runtime import json_argument, resolve_device, set_threads
 from rnnuniv.tasks import make_task
 
@@ -55,21 +56,18 @@ def main(argv=None) -> int:
     set_threads(args.threads)
     options = dict(args.options)
     n_grid = options.pop("n_grid", None)
-    cell, params, ids, _, meta = load_shard_networks(args.weights, args.networks, statuses=("kept",))
+    device = resolve_device(args.device)
+    cell, chosen, ids, _, meta = load_shard_networks(
+        args.weights, args.networks, statuses=("kept",), dtype=torch.float64, device=device
+    )
     task = make_task(args.task, **args.task_params)
     conditions = task.fixed_point_conditions(n_grid)
     states = io.load_npz(args.states, required=("network_ids", "hidden"))
-    position = {nid: i for i, nid in enumerate(states["network_ids"].tolist())}
-    missing = [nid for nid in ids if nid not in position]
-    if missing:
-        raise io.CorruptFileError(args.states, f"no probe states for kept networks {missing}")
-    take = [position[nid] for nid in ids]
+    take = state_rows(states, ids, args.states)
     trajectories = states["hidden"][take]
     if "cell" in states:
         trajectories = np.concatenate([trajectories, states["cell"][take]], axis=-1)
 
-    device = resolve_device(args.device)
-    chosen = {k: v.to(device, torch.float64) for k, v in params.items()}
     arrays, table = shard_fixed_points(
         cell,
         chosen,
