@@ -166,7 +166,7 @@ def features_stage(args, task: str, n_samples: int) -> None:
         del hidden
         rss, wall, _ = timed(
             [sys.executable, "scripts/similarity_features.py", "--states", str(directory / "states.npz"),
-             "--width", str(args.width), "--dsa-n-delays", "5", "--dsa-rank", "10", "--threads", "1",
+             "--width", str(args.width), "--extra-metrics", "dsa", "--dsa-n-delays", "5", "--dsa-rank", "10", "--threads", "1",
              "--output", str(directory / "features.npz")]
         )
     finally:

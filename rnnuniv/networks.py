@@ -32,6 +32,19 @@ from .cells import Cell, Params, make_cell
 from .probes import subset
 
 STATUSES = ("kept", "above-threshold", "diverged", "untrained")
+# the columns that describe a network in every per-network output (matrix indices, embeddings,
+# topology and dynamics tables), after network_id, in this order, those the source table has
+LABEL_COLUMNS = (
+    "architecture",
+    "activation",
+    "n_hidden",
+    "l2",
+    "learning_rate",
+    "seed_index",
+    "trained",
+    "status",
+    "shard",
+)
 MANIFEST_COLUMNS = (
     "status",
     "validation_loss",
@@ -42,6 +55,16 @@ MANIFEST_COLUMNS = (
     "steps_completed",
     "shard_wall_time_s",
 )
+
+
+def labels(table: pd.DataFrame, networks: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``network_id`` and the :data:`LABEL_COLUMNS` of ``table``'s rows, in its order; labels it
+    lacks are taken from ``networks`` (e.g. networks.csv) by ``network_id`` when given."""
+    if networks is not None:
+        missing = [c for c in LABEL_COLUMNS if c not in table.columns and c in networks.columns]
+        if missing:
+            table = table.merge(networks[["network_id", *missing]], on="network_id", how="left")
+    return table[["network_id", *[c for c in LABEL_COLUMNS if c in table.columns]]].reset_index(drop=True)
 
 
 def normalised_error(mse, target_variance):

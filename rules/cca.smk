@@ -1,6 +1,7 @@
 # Stage CCA-matrix, in two steps:
 #   similarity_features (per shard): the per-network part of every metric (SVD of the centred
 #     probe states, DSA eigenvalues), computed once and stored.
+#   Metrics and their options: rnnuniv.similarity.registry (EXTRA_METRICS).
 #     in:  results/{task}/states/{shard}.npz
 #     out: results/{task}/similarity/{shard}.npz
 #   cca_matrix (per task): the pairwise part, streamed from the features in bounded memory; one
@@ -29,7 +30,7 @@ rule similarity_features:
         runtime=60,
     params:
         width=similarity_width(),
-        options=similarity_features_options(),
+        options=metric_arguments("feature_options"),
         device=config.get("device", "auto"),
     shell:
         "python3 scripts/similarity_features.py --states {input:q} --width {params.width}"
@@ -69,15 +70,14 @@ rule cca_matrix:
     params:
         n_components=config["similarity"]["n_components"],
         sensitivity=" ".join(map(str, config["similarity"]["sensitivity_components"])),
-        metrics=" ".join(config["similarity"]["extra_metrics"]),
-        kind=config["similarity"]["procrustes_kind"],
+        metrics=metric_arguments("options"),
         block_memory_mb=config["similarity"]["block_memory_mb"],
         output_dir=subpath(output.distance, parent=True),
         device=config.get("device", "auto"),
     shell:
         "python3 scripts/cca_matrix.py --features {input.features:q}"
         " --networks {input.networks:q} --n-components {params.n_components}"
-        " --sensitivity-components {params.sensitivity} --extra-metrics {params.metrics}"
-        " --procrustes-kind {params.kind} --block-memory-mb {params.block_memory_mb}"
+        " --sensitivity-components {params.sensitivity} {params.metrics}"
+        " --block-memory-mb {params.block_memory_mb}"
         " --device {params.device:q} --threads {threads}"
         " --output-dir {params.output_dir:q} > {log:q} 2>&1"

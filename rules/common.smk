@@ -5,6 +5,12 @@ from functools import cache
 from snakemake.utils import validate
 
 from rnnuniv.population import build_population, shards
+from rnnuniv.similarity.registry import (
+    EXTRA_METRICS,
+    check_metric_names,
+    feature_metrics,
+    metric_options,
+)
 
 # training keys that change no weight: not train-rule params (rules/train.smk); global only
 BOOKKEEPING_KEYS = ("log_every", "checkpoint_every")
@@ -30,6 +36,7 @@ def _check_replaced_keys(config):
 
 _check_replaced_keys(config)
 validate(config, "../schemas/config.schema.yaml")
+check_metric_names(config["similarity"]["extra_metrics"])
 
 TASKS = list(config["tasks"])
 
@@ -112,19 +119,27 @@ def similarity_width():
     n_components = config["similarity"]["n_components"]
     if isinstance(n_components, int):
         needed.append(n_components)
-    if not isinstance(n_components, int) or {"cka", "procrustes"} & set(
-        config["similarity"]["extra_metrics"]
+    if not isinstance(n_components, int) or any(
+        EXTRA_METRICS[name].full_width for name in config["similarity"]["extra_metrics"]
     ):
         needed.append(config["similarity"]["feature_rank"])
     return max(needed)
 
 
-def similarity_features_options():
-    """DSA options of scripts/similarity_features.py (none without DSA)."""
-    if "dsa" not in config["similarity"]["extra_metrics"]:
-        return ""
-    options = config["similarity"]
-    return f"--dsa-n-delays {options['dsa_n_delays']} --dsa-rank {options['dsa_rank']}"
+def metric_arguments(part):
+    """Command-line options of the configured metrics (rnnuniv.similarity.registry): for the
+    features stage (part "feature_options": only metrics with a per-network part, and their
+    options) or the pairwise stage (part "options")."""
+    names = config["similarity"]["extra_metrics"]
+    if part == "feature_options":
+        names = [metric.name for metric in feature_metrics(names)]
+    options = metric_options(names, config["similarity"], part)
+    return " ".join(
+        [
+            *(["--extra-metrics", *names] if names else []),
+            *(f"--{key.replace('_', '-')} {value}" for key, value in options.items()),
+        ]
+    )
 
 
 def all_similarity_features(task):
@@ -166,4 +181,4 @@ def _all_records(wildcards):
 wildcard_constraints:
     task="|".join(TASKS),
     shard="[a-z0-9_.-]+-[0-9]{3}",
-    metric="cka|procrustes|dsa",
+    metric="|".join(EXTRA_METRICS),

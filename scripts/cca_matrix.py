@@ -6,9 +6,11 @@ restricted to networks with ``status`` "kept" or "untrained" that have features,
 the matrices. One pass over the features gives SVCCA at ``--n-components`` and at every
 ``--sensitivity-components`` k, CKA and Procrustes, over kept networks and untrained twins at once;
 the kept-only matrices are sliced from it. DSA compares the stored eigenvalues of kept networks.
+The metrics and their options come from rnnuniv.similarity.registry; the matrices from
+rnnuniv.similarity.matrices.task_matrices.
 
 Writes under ``--output-dir`` (each .npy float64 [N, N], each index.csv one row per matrix row:
-``network_id`` and the label columns), atomically:
+``network_id`` and rnnuniv.networks.LABEL_COLUMNS), atomically:
 
     distance.npy + index.csv                  SVCCA, kept networks (the paper's CCA matrix)
     untrained/distance.npy + index.csv        SVCCA, kept networks and their untrained twins
@@ -29,23 +31,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from rnnuniv.io import atomic_path, read_csv, setup_logging, write_csv
+from rnnuniv.networks import labels
 from rnnuniv.runtime import resolve_device, set_threads
-from rnnuniv.similarity import (
-    CKA,
-    SVCCA,
-    FeatureStore,
-    Procrustes,
-    streamed_distance_matrices,
-    wasserstein_eigenvalue_matrix,
-)
+from rnnuniv.similarity.matrices import task_matrices
+from rnnuniv.similarity.registry import EXTRA_METRICS, add_option_arguments
 
 log = logging.getLogger("rnnuniv")
-
-LABEL_COLUMNS = ("architecture", "activation", "n_hidden", "l2", "seed_index", "trained", "status")
-EXTRA_METRICS = ("cka", "procrustes", "dsa")
 
 
 def parse_n_components(text: str) -> int | float:
@@ -80,9 +73,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also SVCCA at each of these k (sensitivity/k{k}/)",
     )
     parser.add_argument(
-        "--extra-metrics", nargs="*", choices=EXTRA_METRICS, default=[], help="supplementary"
+        "--extra-metrics",
+        nargs="*",
+        choices=tuple(EXTRA_METRICS),
+        default=[],
+        help="supplementary metrics (rnnuniv.similarity.registry)",
     )
-    parser.add_argument("--procrustes-kind", choices=("angular", "euclidean"), default="angular")
+    add_option_arguments(parser, "options")
     parser.add_argument(
         "--block-memory-mb",
         type=float,
@@ -96,78 +93,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def selected_networks(
-    networks: pd.DataFrame, available: set[str], statuses: tuple[str, ...]
-) -> pd.DataFrame:
-    """Rows whose status is one of ``statuses`` that have features, in the table's order."""
-    chosen = networks[networks["status"].astype(str).isin(statuses)]
-    missing = sorted(set(chosen["network_id"]) - available)
-    if missing:
-        log.warning(
-            "%d selected network(s) have no features and are left out: %s",
-            len(missing),
-            missing[:10],
-        )
-    return chosen[chosen["network_id"].isin(available)].reset_index(drop=True)
-
-
-def write_matrix(directory: Path, distance: np.ndarray, order: pd.DataFrame) -> None:
-    with atomic_path(directory / "distance.npy", suffix=".npy") as tmp:
-        np.save(tmp, distance)
-    labels = [c for c in LABEL_COLUMNS if c in order.columns]
-    write_csv(directory / "index.csv", order[["network_id", *labels]])
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     setup_logging(args.log)
     set_threads(args.threads)
     networks = read_csv(args.networks, required_columns=("network_id", "status"))
-    networks["network_id"] = networks["network_id"].astype(str)
-    store = FeatureStore(args.features, require_dsa="dsa" in args.extra_metrics)
-    order = selected_networks(networks, set(store.location), ("kept", "untrained"))
-    kept = np.flatnonzero(order["status"].astype(str).to_numpy() == "kept")
-    log.info("%d networks with features: %d kept, %d untrained", len(order), len(kept), len(order) - len(kept))
-
-    metrics = [SVCCA(args.n_components)]
-    for k in sorted(set(args.sensitivity_components)):
-        if k != args.n_components:
-            metrics.append(SVCCA(k, name=f"k{k}"))
-    if "cka" in args.extra_metrics:
-        metrics.append(CKA())
-    if "procrustes" in args.extra_metrics:
-        metrics.append(Procrustes(args.procrustes_kind))
-    if {"cka", "procrustes"} & set(args.extra_metrics):
-        bounds = store.truncation_bounds(list(order["network_id"]))
-        if len(bounds):
-            log.info(
-                "truncation to %d columns: |CKA error| <= %.2e, |Procrustes nuclear error| <= %.2e",
-                store.width, 2 * bounds[:, 0].max(), 2 * bounds[:, 1].max(),
-            )
-    matrices = streamed_distance_matrices(
-        store, list(order["network_id"]), metrics, args.block_memory_mb, device=resolve_device(args.device)
+    matrices = task_matrices(
+        args.features,
+        networks,
+        args.n_components,
+        args.sensitivity_components,
+        args.extra_metrics,
+        options=vars(args),
+        block_memory_mb=args.block_memory_mb,
+        device=resolve_device(args.device),
     )
-    for name, matrix in matrices.items():
-        if np.isnan(matrix).any():
-            log.warning("%s: %d distances are nan (networks with zero variance)", name, int(np.isnan(matrix).sum()))
-
-    kept_order = order.iloc[kept].reset_index(drop=True)
-    out = args.output_dir
-    write_matrix(out / "untrained", matrices["svcca"], order)
-    svcca = matrices.pop("svcca")[np.ix_(kept, kept)]
-    write_matrix(out, svcca, kept_order)
-    for k in args.sensitivity_components:
-        matrix = svcca if k == args.n_components else matrices[f"k{k}"][np.ix_(kept, kept)]
-        write_matrix(out / "sensitivity" / f"k{k}", matrix, kept_order)
-    for metric in ("cka", "procrustes"):
-        if metric in matrices:
-            write_matrix(out / metric, matrices.pop(metric)[np.ix_(kept, kept)], kept_order)
-    if "dsa" in args.extra_metrics:
-        eigenvalues = np.array([store.dsa[i] for i in kept_order["network_id"]], dtype=complex)
-        write_matrix(out / "dsa", wasserstein_eigenvalue_matrix(eigenvalues), kept_order)
-    if len(kept) < 2:
-        log.warning("only %d kept network(s): the kept matrices are %dx%d", len(kept), len(kept), len(kept))
-    log.info("wrote %s", out)
+    for subdirectory, (distance, rows) in matrices.items():
+        directory = args.output_dir / subdirectory
+        with atomic_path(directory / "distance.npy", suffix=".npy") as tmp:
+            np.save(tmp, distance)
+        write_csv(directory / "index.csv", labels(rows))
+    log.info("wrote %s", args.output_dir)
 
 
 if __name__ == "__main__":

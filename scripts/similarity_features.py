@@ -5,11 +5,12 @@ Reads a states file (``states/{shard}.npz``: ``network_ids`` [n] unicode, ``hidd
 one row per network in the states file's order (layout in rnnuniv.similarity.features):
 ``network_ids``, ``left`` [n, width, samples] (left singular vectors of the centred states, as rows),
 ``singular_values``, ``rank``, ``units``, ``cka_truncation``, ``procrustes_truncation``,
-``n_samples``, ``width`` and, with ``--dsa-rank``, ``dsa_eigenvalues`` [n, rank].
+``n_samples``, ``width`` and, for every ``--extra-metrics`` metric with a per-network part of
+its own (rnnuniv.similarity.registry), its array (DSA: ``dsa_eigenvalues`` [n, rank]) and options.
 
 Example:
     python scripts/similarity_features.py --states states/gru-000.npz --width 20 \\
-        --dsa-n-delays 5 --dsa-rank 10 --output similarity/gru-000.npz
+        --extra-metrics dsa --dsa-n-delays 5 --dsa-rank 10 --output similarity/gru-000.npz
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 from rnnuniv.io import CorruptFileError, load_npz, setup_logging
 from rnnuniv.runtime import resolve_device, set_threads
 from rnnuniv.similarity import save_features, shard_features
+from rnnuniv.similarity.registry import EXTRA_METRICS, add_option_arguments
 
 log = logging.getLogger("rnnuniv")
 
@@ -39,10 +41,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         help="left singular vectors stored per network (largest k any analysis needs)",
     )
-    parser.add_argument("--dsa-n-delays", type=int, default=None, help="DSA: Hankel delays")
     parser.add_argument(
-        "--dsa-rank", type=int, default=None, help="DSA: operator rank (omit: no DSA features)"
+        "--extra-metrics",
+        nargs="*",
+        choices=tuple(EXTRA_METRICS),
+        default=[],
+        help="metrics whose per-network part to store (those without one are ignored)",
     )
+    add_option_arguments(parser, "feature_options")
     parser.add_argument(
         "--include-cell", action="store_true", help="append the LSTM cell state to the hidden state"
     )
@@ -57,8 +63,6 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     setup_logging(args.log)
     set_threads(args.threads)
-    if (args.dsa_rank is None) != (args.dsa_n_delays is None):
-        raise SystemExit("--dsa-rank and --dsa-n-delays go together")
     arrays = load_npz(args.states, required=("network_ids", "hidden"))
     ids, hidden = arrays["network_ids"].astype(str), arrays["hidden"]
     if hidden.ndim != 4 or hidden.shape[0] != len(ids):
@@ -67,8 +71,9 @@ def main(argv: list[str] | None = None) -> None:
         )
     if args.include_cell and "cell" in arrays:
         hidden = np.concatenate([hidden, arrays["cell"]], axis=-1)
-    dsa = None if args.dsa_rank is None else (args.dsa_n_delays, args.dsa_rank)
-    features = shard_features(ids, hidden, args.width, dsa=dsa, device=resolve_device(args.device))
+    features = shard_features(
+        ids, hidden, args.width, args.extra_metrics, vars(args), device=resolve_device(args.device)
+    )
     worst = max(features["cka_truncation"].max(initial=0), features["procrustes_truncation"].max(initial=0))
     log.info(
         "%d networks, %d samples, %d units: stored %d columns (largest truncation bound %.2e)",

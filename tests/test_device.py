@@ -157,7 +157,7 @@ def _similarity_stage(tmp_path, device):
         hidden = rng.standard_normal((3, 4, 25, 8)).astype(np.float32).cumsum(2)
         np.savez(states, network_ids=np.array(ids[3 * shard : 3 * shard + 3]), hidden=hidden)
         paths.append(tmp_path / device / f"s{shard}.npz")
-        features.main(["--states", str(states), "--width", "6", "--dsa-n-delays", "2", "--dsa-rank", "4",
+        features.main(["--states", str(states), "--width", "6", "--extra-metrics", "dsa", "--dsa-n-delays", "2", "--dsa-rank", "4",
                        "--device", device, "--output", str(paths[-1])])
     networks = inputs / "networks.csv"
     pd.DataFrame({"network_id": ids, "status": ["kept"] * 4 + ["untrained"] * 2}).to_csv(networks, index=False)

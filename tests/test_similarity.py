@@ -386,11 +386,12 @@ def shard_states(rng, n_networks, units, trials=3, steps=40, zero=()):
 
 
 def write_features(tmp_path, shards, width, dsa=None):
+    options = {} if dsa is None else {"dsa_n_delays": dsa[0], "dsa_rank": dsa[1]}
     """shards: {name: (ids, hidden)} -> features paths and {id: states [trials, time, units]}."""
     paths, states = [], {}
     for name, (ids, hidden) in shards.items():
         path = tmp_path / f"{name}.npz"
-        sim.save_features(path, sim.shard_features(ids, hidden, width, dsa=dsa))
+        sim.save_features(path, sim.shard_features(ids, hidden, width, ["dsa"] if dsa else [], options))
         paths.append(path)
         states.update(zip(ids, hidden))
     return paths, states
@@ -410,7 +411,7 @@ def population_features(tmp_path):
 @pytest.mark.parametrize("block_memory_mb", [1e-9, 0.002, 100.0])  # 1 network / a few / all
 def test_streamed_equals_in_memory(population_features, block_memory_mb):
     paths, states = population_features
-    store = sim.FeatureStore(paths, require_dsa=True)
+    store = sim.FeatureStore(paths, feature_keys=["dsa_eigenvalues"])
     order = ["c2", "a0", "b1", "c0", "a2", "b0", "c3", "a1", "c1"]  # across files, interleaved
     x = [states[i] for i in order]
     metrics = [
@@ -435,7 +436,7 @@ def test_streamed_equals_in_memory(population_features, block_memory_mb):
         np.testing.assert_allclose(streamed[name], matrix, atol=1e-10, rtol=0, err_msg=name)
         np.testing.assert_array_equal(streamed[name], streamed[name].T)
     kept = [i for i in order if i != "b1"]  # DSA of a constant network is undefined
-    eig = np.stack([store.dsa[i] for i in kept])
+    eig = store.features("dsa_eigenvalues", kept)
     np.testing.assert_allclose(
         sim.wasserstein_eigenvalue_matrix(eig),
         sim.dsa_distance_matrix([states[i] for i in kept], 3, 4, progress=False),
@@ -447,7 +448,7 @@ def test_streamed_equals_in_memory(population_features, block_memory_mb):
 def test_features_round_trip_and_hold_the_states_geometry(tmp_path):
     rng = np.random.default_rng(31)
     hidden = shard_states(rng, 2, 6)
-    features = sim.shard_features(["x", "y"], hidden, width=8, dsa=(2, 3))
+    features = sim.shard_features(["x", "y"], hidden, 8, ["dsa"], {"dsa_n_delays": 2, "dsa_rank": 3})
     sim.save_features(tmp_path / "f.npz", features)
     loaded = sim.load_feature_arrays(tmp_path / "f.npz", tuple(features))
     assert set(loaded) == set(features)
@@ -570,7 +571,7 @@ def test_stage_slices_trained_matrix_and_sensitivity_equals_recomputation(tmp_pa
     for name in ("s0", "s1"):
         features.append(tmp_path / "similarity" / f"{name}.npz")
         _load_script(FEATURES_SCRIPT).main(
-            ["--states", str(tmp_path / f"{name}.npz"), "--width", "20", "--dsa-n-delays", "2",
+            ["--states", str(tmp_path / f"{name}.npz"), "--width", "20", "--extra-metrics", "dsa", "--dsa-n-delays", "2",
              "--dsa-rank", "3", "--output", str(features[-1])]
         )
     table = pd.DataFrame(

@@ -11,7 +11,8 @@ of which the pairwise metrics need only U_i and s_i (V_i drops out of every cros
   components reaching a variance fraction), so one stored U at the largest k serves every k;
 * linear CKA: ||X_i^T X_j||_F = ||diag(s_i) U_i^T U_j diag(s_j)||_F and ||X_i^T X_i||_F = ||s_i^2||_2;
 * Procrustes: ||X_i^T X_j||_* = ||diag(s_i) U_i^T U_j diag(s_j)||_* over the rank_i leading columns;
-* DSA: the eigenvalues of the delay-embedded DMD operator (:mod:`rnnuniv.similarity.dsa`).
+* metrics with a per-network part of their own (:mod:`rnnuniv.similarity.registry`), e.g. DSA:
+  the eigenvalues of the delay-embedded DMD operator (:mod:`rnnuniv.similarity.dsa`).
 
 Stored per shard (``.npz``, no pickle; every array indexed like ``network_ids``):
 
@@ -20,7 +21,8 @@ Stored per shard (``.npz``, no pickle; every array indexed like ``network_ids``)
     singular_values [n, M] float64 = all of s_i (zero-padded); rank [n] int64 = numerical rank
     (s_a > max(S, n_i) eps(float32) s_1, as :func:`rnnuniv.similarity.metrics._numerical_rank`);
     units [n]; n_samples, width (= R) scalars; cka_truncation, procrustes_truncation [n] (below);
-    optionally dsa_eigenvalues [n, r] complex128 with dsa_n_delays, dsa_rank.
+    per metric with a per-network part, its array ``metric.key`` [n, ...] (DSA: dsa_eigenvalues
+    [n, r] complex128) and its feature options as scalars (DSA: dsa_n_delays, dsa_rank).
 
 Truncation. With R >= min(S, n_i) the features are lossless. Otherwise the pairwise CKA and
 Procrustes use the leading R components, and their errors are bounded by e_i + e_j with
@@ -36,13 +38,14 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
 
 from rnnuniv.io import CorruptFileError, atomic_path
-from rnnuniv.similarity.dsa import dsa_eigenvalues
 from rnnuniv.similarity.metrics import _centred, _numerical_rank
+from rnnuniv.similarity.registry import feature_metrics, metric_options
 
 __all__ = ["load_feature_arrays", "network_svd", "save_features", "shard_features"]
 
@@ -80,15 +83,19 @@ def shard_features(
     network_ids,
     hidden: np.ndarray,
     width: int,
-    dsa: tuple[int, int] | None = None,
+    metrics: Sequence[str] = (),
+    options: dict | None = None,
     device: str | torch.device | None = None,
 ) -> dict[str, np.ndarray]:
     """Features of every network of a shard; hidden [n, trials, time, units] (the states file).
 
     width: columns R of U stored (the largest k of any configured analysis, or the CKA/Procrustes
-    rank). dsa: (n_delays, rank) to store DSA eigenvalues, or None. device: where the SVDs and DSA
-    fits run, one network at a time (None: CPU, as ``hidden`` is a numpy array).
+    rank). metrics: names in :data:`~rnnuniv.similarity.registry.EXTRA_METRICS`; those with a
+    per-network part (DSA) get it stored, computed with ``options`` (their feature options, e.g.
+    ``{"dsa_n_delays": 5, "dsa_rank": 10}``; missing keys take the option's default). device:
+    where the SVDs and per-network fits run, one network at a time (None: CPU).
     """
+
     if isinstance(width, bool) or int(width) != width or width < 1:
         raise ValueError(f"width must be an int >= 1, got {width!r}")
     if hidden.ndim != 4 or hidden.shape[0] != len(network_ids):
@@ -117,11 +124,13 @@ def shard_features(
         "cka_truncation": bounds[:, 0],
         "procrustes_truncation": bounds[:, 1],
     }
-    if dsa is not None:
-        n_delays, rank = dsa
-        eig = [dsa_eigenvalues(torch.as_tensor(states, device=device), n_delays, rank) for states in hidden]
-        arrays["dsa_eigenvalues"] = np.asarray(eig, dtype=np.complex128).reshape(n, rank)
-        arrays["dsa_n_delays"], arrays["dsa_rank"] = np.int64(n_delays), np.int64(rank)
+    for metric in feature_metrics(metrics):
+        chosen = metric_options([metric.name], options or {}, "feature_options")
+        values = [np.asarray(metric.per_network(torch.as_tensor(states, device=device), chosen)) for states in hidden]
+        if not values:
+            raise ValueError(f"{metric.name}: a shard without networks has no per-network features")
+        arrays[metric.key] = np.stack(values)
+        arrays.update({key: np.asarray(value) for key, value in chosen.items()})
     return arrays
 
 

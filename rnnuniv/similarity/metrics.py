@@ -35,15 +35,12 @@ from tqdm.auto import tqdm
 log = logging.getLogger("rnnuniv")
 
 __all__ = [
-    "METRICS",
     "cca_correlations",
     "cka_distance_matrix",
     "procrustes_distance_matrix",
     "svcca_basis",
     "svcca_distance_matrix",
 ]
-
-METRICS = ("svcca", "cka", "procrustes", "dsa")
 
 # Largest pairwise block, in float64 elements ([block*width]^2 cross products): 2**24 = 128 MB.
 _BLOCK_ELEMENTS = 2**24

@@ -44,18 +44,19 @@ _CHUNK_ELEMENTS = 2**22
 class FeatureStore:
     """The small per-network arrays of every features file, and block reads of ``left``.
 
-    Reads ``network_ids``, ``singular_values``, ``rank`` of each file once; ``left`` is read
-    per file when a block needs it.
+    Reads ``network_ids``, ``singular_values``, ``rank`` (and the per-network arrays
+    ``feature_keys`` of metrics with a part of their own) of each file once; ``left`` is read per
+    file when a block needs it.
     """
 
-    def __init__(self, paths: Sequence[str | Path], require_dsa: bool = False):
+    def __init__(self, paths: Sequence[str | Path], feature_keys: Sequence[str] = ()):
         self.paths = [Path(p) for p in paths]
         self.location: dict[str, tuple[int, int]] = {}
         singular, ranks, ids = [], [], []
         self.n_samples = self.width = None
-        self.dsa: dict[str, np.ndarray] = {}
+        self.per_network: dict[str, dict[str, np.ndarray]] = {key: {} for key in feature_keys}
         bounds = []
-        keys = (*(("dsa_eigenvalues",) if require_dsa else ()), "singular_values", "rank")
+        keys = (*feature_keys, "singular_values", "rank")
         keys = (*keys, "n_samples", "width", "cka_truncation", "procrustes_truncation")
         for f, path in enumerate(self.paths):
             arrays = load_feature_arrays(path, keys)
@@ -76,8 +77,8 @@ class FeatureStore:
                 singular.append(arrays["singular_values"][row])
                 ranks.append(int(arrays["rank"][row]))
                 bounds.append((arrays["cka_truncation"][row], arrays["procrustes_truncation"][row]))
-                if require_dsa:
-                    self.dsa[network_id] = arrays["dsa_eigenvalues"][row]
+                for key in feature_keys:
+                    self.per_network[key][network_id] = arrays[key][row]
         m = max((len(s) for s in singular), default=0)
         self._row = {network_id: i for i, network_id in enumerate(ids)}
         self._singular = np.zeros((len(ids), m))
@@ -85,6 +86,14 @@ class FeatureStore:
             self._singular[i, : len(s)] = s
         self._rank = np.asarray(ranks, dtype=np.int64)
         self._bounds = np.asarray(bounds, dtype=np.float64).reshape(-1, 2)
+
+    def features(self, key: str, ids: Sequence[str]) -> np.ndarray:
+        """The stored per-network array ``key`` (a metric's own part, e.g. dsa_eigenvalues) of ``ids``,
+        stacked [len(ids), ...]; the key must have been named in ``feature_keys``."""
+        if key not in self.per_network:
+            raise KeyError(f"{key} was not loaded (FeatureStore(..., feature_keys=[{key!r}]))")
+        rows = [self.per_network[key][i] for i in ids]
+        return np.stack(rows) if rows else np.zeros((0,))
 
     def singular_values(self, ids: Sequence[str]) -> np.ndarray:
         return self._singular[[self._row[i] for i in ids]]
