@@ -39,11 +39,10 @@ from rnnuniv.dynamics import (
     network_lyapunov_spectra,
     participation_ratio,
 )
-from rnnuniv.networks import load_shard_networks
+from rnnuniv.networks import labels, load_shard_networks
 from rnnuniv.probes import state_rows
 from rnnuniv.runtime import json_argument, resolve_device, set_threads
 
-LABEL_COLUMNS = ("network_id", "shard", "architecture", "activation", "n_hidden", "l2")
 DEFAULT_OPTIONS = {"n_exponents": 8, "n_trials": 4, "warmup_fraction": 0.25, "qr_every": 1, "seed": 0,
                    "pr_blocks": 4, "n_bootstrap": 1000, "bootstrap_seed": 0, "interval_level": 0.95}
 
@@ -98,19 +97,9 @@ def shard_table(args, log) -> pd.DataFrame:
             args.states, f"hidden {hidden.shape} and inputs {probe_inputs.shape} disagree"
         )
 
-    by_id = {r["network_id"]: r for r in rows.to_dict("records")}
-    table = pd.DataFrame(
-        {
-            "network_id": ids,
-            "shard": meta.get("shard"),
-            "architecture": meta["architecture"],
-            "activation": meta["activation"],
-            "n_hidden": int(meta["n_hidden"]),
-            "l2": [float(by_id[nid].get("l2", np.nan)) for nid in ids],
-        }
-    )
+    table = labels(rows.assign(network_id=ids))
     n_exponents = min(int(options["n_exponents"]), cell.state_size(int(meta["n_hidden"])))
-    columns = [*LABEL_COLUMNS, "participation_ratio", "participation_ratio_cross", *CONNECTIVITY_METRICS]
+    columns = [*table.columns, "participation_ratio", "participation_ratio_cross", *CONNECTIVITY_METRICS]
     columns += [f"lyapunov_{i + 1}" for i in range(n_exponents)]
     if not ids:
         return table.reindex(columns=columns)
@@ -166,7 +155,7 @@ def main(argv=None) -> int:
         io.write_csv(args.output, shard_table(args, log))
         return 0
     options = {**DEFAULT_OPTIONS, **args.options}
-    required = LABEL_COLUMNS + CONNECTIVITY + DYNAMICS
+    required = ("network_id", "architecture") + CONNECTIVITY + DYNAMICS
     tables = [io.read_csv(path, required_columns=required) for path in args.tables]
     summary = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=list(required))
     duplicated = summary["network_id"][summary["network_id"].duplicated()].tolist()

@@ -4,7 +4,7 @@
 Reads ``--distance`` (.npy, [N, N]) and ``--index`` (CSV, one row per matrix row: network_id and
 label columns), fills in labels missing from the index from ``--networks`` (networks.csv), drops
 networks with non-finite distances (logged), and writes ``--output`` (CSV: network_id, the label
-columns, class (networks at distance 0 share a class, 0 = the largest), class_size, x, y). An empty matrix (no kept networks) gives a header-only table.
+columns of rnnuniv.networks.LABEL_COLUMNS, class (networks at distance 0 share a class, 0 = the largest), class_size, x, y). An empty matrix (no kept networks) gives a header-only table.
 
 Example:
     python3 scripts/embed.py --distance results/flipflop/cca/distance.npy \\
@@ -21,9 +21,8 @@ import numpy as np
 
 from rnnuniv import io
 from rnnuniv.embedding import identical_classes, mds
+from rnnuniv.networks import labels
 from rnnuniv.summary import finite_subset
-
-LABEL_COLUMNS = ("architecture", "activation", "n_hidden", "trained")
 
 
 def parse_args(argv=None):
@@ -36,14 +35,6 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def labelled_index(index, networks):
-    """The index rows with every label column, taken from networks.csv where the index lacks it."""
-    missing = [c for c in LABEL_COLUMNS if c not in index.columns and c in networks.columns]
-    if missing:
-        index = index.merge(networks[["network_id", *missing]], on="network_id", how="left")
-    return index[["network_id", *[c for c in LABEL_COLUMNS if c in index.columns]]]
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     log = io.setup_logging()
@@ -53,7 +44,7 @@ def main(argv=None) -> int:
     if distance.shape != (len(index), len(index)):
         raise io.CorruptFileError(args.distance, f"shape {distance.shape} does not match the "
                                   f"{len(index)} rows of {args.index}")
-    index = labelled_index(index, networks)
+    index = labels(index, networks)
     keep = finite_subset(distance)
     if (~keep).any():
         log.warning("dropping %d network(s) with non-finite distances: %s",

@@ -325,7 +325,8 @@ def fake_shard(directory: Path, architecture: str, shard: str) -> tuple[dict, di
     statuses = ["kept", "failed", "kept"]
     io.write_csv(
         directory / f"{shard}.csv",
-        pd.DataFrame({"network_id": ids, "shard": shard, "status": statuses, "l2": 1e-4}),
+        pd.DataFrame({"network_id": ids, "architecture": architecture, "activation": "tanh",
+                      "n_hidden": n_hidden, "l2": 1e-4, "status": statuses, "shard": shard}),
     )
     gen = torch.Generator().manual_seed(5)
     inputs = torch.randn(6, 10, 2, generator=gen)  # [K, T, m]

@@ -360,8 +360,8 @@ def test_scripts_end_to_end(tmp_path, cube):
         "--output-summary", str(out / "summary.json")]) == 0
     np.testing.assert_array_equal(np.load(out / "d.npy"), np.zeros((2, 2)))
     index = pd.read_csv(out / "index.csv")
-    assert list(index["network_id"]) == ["a", "b"] and list(index.columns[:4]) == [
-        "network_id", "architecture", "activation", "hidden_size"]
+    assert list(index["network_id"]) == ["a", "b"] and list(index.columns) == [
+        "network_id", "architecture", "activation", "n_hidden", "status", "shard"]
     table = pd.read_csv(out / "networks.csv")
     assert list(table["scaffold_class"]) == [0, 0] and table["in_modal_class"].all()
     assert table["has_8_memories"].all() and table["cube_scaffold"].all()

@@ -8,7 +8,8 @@ unstable manifolds connect them -- is universal. Modules, by concept:
 - :mod:`.flipflop`: the flip-flop scaffold (memories, saddle links, input pulses);
 - :mod:`.signatures`: sine and CDI condition grids as topological signatures, smooth tables;
 - :mod:`.lines`: CDI line attractors from slow points and slow modes;
-- :mod:`.distance`: WL/isomorphism and signature distances, classes, universality numbers.
+- :mod:`.distance`: WL/isomorphism and signature distances, classes, universality numbers;
+- :mod:`.stage`: which of these each task gets, and the topology stages' work per shard and task.
 """
 
 from .distance import (

@@ -234,7 +234,7 @@ def universality_summary(task_name: str, table, distance: np.ndarray) -> dict:
     summary["status"] = "ok"
     headline = {"flipflop": ("has_8_memories", "cube_scaffold", "input_ideal", "saddle_cube"),
                 "sine": ("frac_oscillatory", "freq_median_rel_error", "freq_correlation"),
-                "cdi": ("line_attractor", "n_slow_modes")}[task_name]
+                "cdi": ("line_attractor", "n_slow_modes")}.get(task_name, ())
 
     def numbers(group) -> dict:
         out = {"n_networks": int(len(group)), "fraction_in_modal_class": _mean(group["in_modal_class"])}
