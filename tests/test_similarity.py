@@ -647,3 +647,28 @@ def test_stage_handles_zero_or_one_network(tmp_path, capsys, restore_logging, n_
     for sub in (".", "cka", "untrained", "sensitivity/k3"):
         np.testing.assert_array_equal(np.load(out / sub / "distance.npy"), np.zeros((n_kept, n_kept)))
         assert list(pd.read_csv(out / sub / "index.csv")["network_id"]) == ["n0"][:n_kept]
+
+
+def test_registry_names_every_metric_and_rejects_unknown_ones():
+    from rnnuniv.similarity import registry
+
+    assert list(registry.EXTRA_METRICS) == ["cka", "procrustes", "dsa"]
+    assert [m.name for m in registry.feature_metrics(["cka", "dsa"])] == ["dsa"]
+    assert registry.EXTRA_METRICS["dsa"].key == "dsa_eigenvalues"
+    assert registry.metric_options(["procrustes", "cka"], {"procrustes_kind": "euclidean"}) == {
+        "procrustes_kind": "euclidean"
+    }
+    assert registry.metric_options(["dsa"], {}, "feature_options") == {"dsa_n_delays": 5, "dsa_rank": 10}
+    with pytest.raises(ValueError, match="'cosine'.*cka, procrustes, dsa"):
+        registry.check_metric_names(["cka", "cosine"])
+    with pytest.raises(ValueError, match="either streamed or per_network"):
+        registry.Metric("both", "Both")
+    with pytest.raises(ValueError, match="go together"):
+        registry.Metric("half", "Half", per_network=lambda states, options: states)
+
+
+def test_registry_reads_without_torch():
+    """The rules import the registry at every parse: it must not pull in torch."""
+    code = "import sys, rnnuniv.similarity.registry; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

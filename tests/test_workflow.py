@@ -68,3 +68,8 @@ def test_replaced_loss_threshold_names_the_new_key(tmp_path):
 
     message = _bad_config_message(tmp_path, edit)
     assert "training.loss_threshold" in message and "keep.max_normalised_error" in message
+
+
+def test_unregistered_metric_is_named(tmp_path):
+    message = _bad_config_message(tmp_path, lambda c: c["similarity"]["extra_metrics"].append("cosine"))
+    assert "'cosine'" in message and "EXTRA_METRICS" in message
