@@ -115,11 +115,26 @@ def load_shard_networks(
     table = io.read_csv(networks_csv, required_columns=("network_id", "shard", "status"))
     rows = table[(table["shard"] == shard) & table["status"].isin(statuses)].reset_index(drop=True)
     ids = rows["network_id"].astype(str).tolist()
+    cell, chosen, meta = load_networks(weights_path, ids, dtype, device, (params, meta), f" (listed in {networks_csv})")
+    return cell, chosen, ids, rows, meta
+
+
+def load_networks(
+    weights_path: str | Path,
+    ids: list[str],
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+    loaded: tuple[Params, dict] | None = None,
+    source: str = "",
+) -> tuple[Cell, Params, dict]:
+    """``(cell, params, meta)``: the stacked parameters of the networks ``ids`` of a weights file,
+    in that order, cast to ``dtype`` and moved to ``device`` when given. An id missing from the file
+    is an error naming it (and ``source``, where the ids came from)."""
+    params, meta = loaded if loaded is not None else io.load_weights(weights_path)
     try:
         chosen = subset(params, meta["network_ids"], ids)
     except KeyError as missing:
-        raise io.CorruptFileError(weights_path, f"{missing.args[0]} (listed in {networks_csv})") from None
+        raise io.CorruptFileError(weights_path, f"{missing.args[0]}{source}") from None
     if dtype is not None or device is not None:
         chosen = {k: v.to(device=device, dtype=dtype) for k, v in chosen.items()}
-    cell = make_cell(meta["architecture"], meta["activation"])
-    return cell, chosen, ids, rows, meta
+    return make_cell(meta["architecture"], meta["activation"]), chosen, meta

@@ -141,6 +141,7 @@ def test_toy_task_and_metric_run_through_the_workflow(tmp_path):
     (root / "toy.yaml").write_text(yaml.safe_dump(config))
     env = snakemake_env()
     env["PYTHONPATH"] = f"{root}{os.pathsep}{env.get('PYTHONPATH', '')}"  # the copy's rnnuniv, everywhere
+    env["RNNUNIV_NATIVE"] = "0"  # the torch path: no kernel build for this checkout (a minute, not under test)
     result = subprocess.run(
         [str(Path(sys.executable).parent / "snakemake"), "--cores", "2", "--configfile", "toy.yaml"],
         cwd=root, env=env, capture_output=True, text=True, timeout=900,

@@ -26,9 +26,7 @@ import pandas as pd
 import torch
 
 from .. import io
-from ..cells import make_cell
-from ..networks import labels
-from ..probes import subset
+from ..networks import labels, load_networks
 from .distance import flipflop_distance, signature_classes, signature_distance, universality_summary
 from .flipflop import flipflop_graphs, flipflop_summary
 from .lines import LINE_DEFAULTS, cdi_summary
@@ -121,10 +119,8 @@ def shard_record(task, arrays: dict, weights_path, shard: str, options: dict, de
     }
     if not ids:
         return record
-    params, meta = io.load_weights(weights_path)
+    cell, chosen, meta = load_networks(weights_path, ids, torch.float64, device, source=" (in the fixed-point shard)")
     if task.name == "flipflop":
-        chosen = {k: v.to(device, torch.float64) for k, v in subset(params, meta["network_ids"], ids).items()}
-        cell = make_cell(meta["architecture"], meta["activation"])
         dynamics = cell_dynamics(cell, chosen, int(meta["n_hidden"]))
         if "outputs" not in arrays:
             add_outputs(points, dynamics)
