@@ -128,6 +128,10 @@ def compare_file(before: Path, after: Path, atol, rtol) -> tuple[list[str], list
     for key in sorted(a.keys() & b.keys()):
         if TIMING.search(key):
             continue
+        if a[key].size == 0 and b[key].size == 0:
+            if a[key].shape != b[key].shape:
+                layout.append(f"{key or 'array'}: empty, shape {a[key].shape} vs {b[key].shape}")
+            continue
         if a[key].shape != b[key].shape:
             differences.append(f"{key or 'array'}: shape {a[key].shape} vs {b[key].shape}")
             continue

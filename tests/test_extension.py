@@ -138,12 +138,12 @@ def test_toy_task_and_metric_run_through_the_workflow(tmp_path):
     config = yaml.safe_load(TINY_CONFIG.read_text())
     config["tasks"] = {"echo": {"params": {"n_steps": 15}, "keep": {"max_normalised_error": 1.0}}}
     config["similarity"]["extra_metrics"] = ["cka", "dimension"]
-    (root / "toy.yaml").write_text(yaml.safe_dump(config))
+    (root / "config.yaml").write_text(yaml.safe_dump(config))  # --configfile would merge in the default tasks
     env = snakemake_env()
     env["PYTHONPATH"] = f"{root}{os.pathsep}{env.get('PYTHONPATH', '')}"  # the copy's rnnuniv, everywhere
     env["RNNUNIV_NATIVE"] = "0"  # the torch path: no kernel build for this checkout (a minute, not under test)
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "snakemake"), "--cores", "2", "--configfile", "toy.yaml"],
+        [str(Path(sys.executable).parent / "snakemake"), "--cores", "2"],
         cwd=root, env=env, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     if result.returncode != 0:

@@ -127,9 +127,7 @@ def shard_features(
     for metric in feature_metrics(metrics):
         chosen = metric_options([metric.name], options or {}, "feature_options")
         values = [np.asarray(metric.per_network(torch.as_tensor(states, device=device), chosen)) for states in hidden]
-        if not values:
-            raise ValueError(f"{metric.name}: a shard without networks has no per-network features")
-        arrays[metric.key] = np.stack(values)
+        arrays[metric.key] = np.stack(values) if values else np.zeros(0)  # a shard of no analysed network
         arrays.update({key: np.asarray(value) for key, value in chosen.items()})
     return arrays
 
