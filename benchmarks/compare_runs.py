@@ -55,7 +55,7 @@ def close(a: np.ndarray, b: np.ndarray, atol: float, rtol: float) -> tuple[bool,
         both_nan = np.isnan(a) & np.isnan(b)
         gap = np.where(both_nan, 0.0, np.abs(a - b))
         gap = np.where(np.isnan(gap), np.inf, gap)
-        ok = bool(np.all(gap <= atol + rtol * np.abs(b)))
+        ok = bool(np.all(both_nan | (gap <= atol + rtol * np.abs(b))))
         return ok, float(gap.max(initial=0.0))
     return bool(np.array_equal(a.astype(str), b.astype(str))), math.nan
 
