@@ -225,3 +225,14 @@ def test_without_rollbacks_a_non_finite_step_freezes_the_network():
     assert records[2]["n_rollbacks"] == 0 and records[2]["diverged_step"] is not None
     assert rescued[2]["n_rollbacks"] == 3 and rescued[2]["diverged_step"] > records[2]["diverged_step"]
     assert [r["n_rollbacks"] for r in rescued] == [0, 0, 3, 0]
+
+
+def test_reference_width_scales_the_learning_rate_by_reference_over_width():
+    population = {"architectures": ["gru"], "activations": ["tanh"], "hidden_sizes": [32, 64, 128],
+                  "l2": [1e-5], "learning_rates": [0.003], "n_seeds": 2, "shard_size": 2}  # fmt: skip
+    plain = build_population("sine", population, study_seed=0)
+    assert (plain["learning_rate"] == 0.003).all()
+    scaled = build_population("sine", {**population, "lr_reference_width": 32}, study_seed=0)
+    rates = scaled.groupby("n_hidden")["learning_rate"].unique()
+    assert {n: list(r) for n, r in rates.items()} == {32: [0.003], 64: [0.0015], 128: [0.00075]}
+    assert (scaled["network_id"] == plain["network_id"]).all() and (scaled["seed"] == plain["seed"]).all()
