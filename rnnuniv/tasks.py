@@ -27,6 +27,14 @@ the ``k+1``-th cell update (``h_{k+1} = F(h_k, x_k)``, ``y_k = h_{k+1} @ w_out +
 
 Each task also gives a fixed, seeded :class:`Probe` set (identical for every network of the task)
 and the constant input vectors at which fixed points are sought (``fixed_point_conditions``).
+
+Each task owns its **input layout**, which analyses and figures ask instead of decoding channels:
+``input_channels`` (name -> channel), ``context_channels`` (one-hot context channels, none by
+default), ``context_of`` (context of each condition or trial), ``relevant_channel`` (the input a
+condition's output follows), ``condition_chains`` (how fixed-point conditions are ordered into
+continuation chains) and ``reference_conditions`` (where a network is linearised for population
+spectra). The :class:`Task` defaults (one context, channel 0 relevant, conditions not chained,
+reference = weakest input) let a new task run through topology and figures without overriding them.
 Build tasks by name with :func:`make_task`; :func:`task_to_dict` gives their JSON record.
 """
 from __future__ import annotations
@@ -96,8 +104,93 @@ class Task:
     def _sample_inputs(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
         raise NotImplementedError
 
+    # -- input layout (defaults for a task with one context and no chained conditions) --------
+    @property
+    def input_channels(self) -> dict[str, int]:
+        """Name -> index of every input channel; default ``"input 1"``, ``"input 2"``, ..."""
+        return {f"input {i + 1}": i for i in range(self.n_inputs)}
+
+    @property
+    def context_channels(self) -> tuple[int, ...]:
+        """The channels of a one-hot context, in context order; default none (one context)."""
+        return ()
+
+    @property
+    def n_contexts(self) -> int:
+        return max(1, len(self.context_channels))
+
+    def context_of(self, inputs) -> np.ndarray:
+        """Context index ``[C]`` (0-based) of conditions ``[C, m]`` or trials ``[K, T, m]`` (first
+        step): the largest context channel; all 0 without context channels."""
+        first = _first_step(inputs, self.n_inputs)
+        if not self.context_channels:
+            return np.zeros(len(first), dtype=np.int64)
+        return first[:, list(self.context_channels)].argmax(1)
+
+    def relevant_channel(self, inputs) -> np.ndarray:
+        """Per condition ``[C, m]`` (or trial), the input channel its output follows; default 0."""
+        return np.zeros(len(_first_step(inputs, self.n_inputs)), dtype=np.int64)
+
+    def input_strength(self, inputs) -> np.ndarray:
+        """``sum_i |u_i|`` over the non-context channels of conditions ``[C, m]`` (or trials)."""
+        first = _first_step(inputs, self.n_inputs)
+        others = [i for i in range(first.shape[1]) if i not in self.context_channels]
+        return np.abs(first[:, others]).sum(1)
+
+    def condition_chains(self, condition_inputs) -> tuple[list[list[int]], np.ndarray]:
+        """Fixed-point conditions ``[C, m]`` ordered into continuation chains, and each one's value
+        along its chain ``[C]``. Default: no chains (each distinct condition alone, value 0).
+        Conditions repeating an earlier input vector are left out of the chains."""
+        inputs = _first_step(condition_inputs, self.n_inputs)
+        return [[c] for c in _distinct(inputs)], np.zeros(len(inputs))
+
+    def reference_conditions(self, condition_inputs) -> np.ndarray:
+        """The conditions ``[C, m]`` at which a network is linearised for population spectra: those
+        of context 0 with the weakest :meth:`input_strength` (several only when tied)."""
+        inputs = _first_step(condition_inputs, self.n_inputs)
+        first = self.context_of(inputs) == 0
+        if not first.any():
+            return np.zeros(0, dtype=np.int64)
+        strength = self.input_strength(inputs)
+        return np.flatnonzero(first & (strength == strength[first].min()))
+
+    def rest_conditions(self, condition_inputs) -> list[int | None]:
+        """Per context, the first condition with the weakest :meth:`input_strength` (None if the
+        context has no condition)."""
+        inputs = _first_step(condition_inputs, self.n_inputs)
+        context, strength = self.context_of(inputs), self.input_strength(inputs)
+        out = []
+        for k in range(self.n_contexts):
+            candidates = np.flatnonzero(context == k)
+            out.append(int(candidates[np.argmin(strength[candidates])]) if candidates.size else None)
+        return out
+
+    def _chains_by_context(self, condition_inputs) -> tuple[list[list[int]], np.ndarray]:
+        """One chain per context, sorted by the value of each condition's relevant channel."""
+        inputs = _first_step(condition_inputs, self.n_inputs)
+        value = inputs[np.arange(len(inputs)), self.relevant_channel(inputs)]
+        context = self.context_of(inputs)
+        chains = [sorted((c for c in _distinct(inputs) if context[c] == k), key=lambda c: value[c])
+                  for k in range(self.n_contexts)]
+        return [chain for chain in chains if chain], value
+
     def _set(self, name: str, value) -> None:
         object.__setattr__(self, name, value)  # normalise a field of a frozen dataclass
+
+
+def _first_step(inputs, n_inputs: int) -> np.ndarray:
+    """Conditions ``[C, m]`` as float64, or the first step of trials ``[K, T, m]``."""
+    array = np.asarray(inputs.cpu() if isinstance(inputs, torch.Tensor) else inputs, dtype=np.float64)
+    if array.ndim == 3:
+        array = array[:, 0, :]
+    if array.ndim != 2 or array.shape[1] != n_inputs:
+        raise ValueError(f"inputs must be [C, {n_inputs}] or [K, T, {n_inputs}], got {array.shape}")
+    return array
+
+
+def _distinct(inputs: np.ndarray) -> list[int]:
+    """Indices of the rows that do not repeat an earlier row."""
+    return [c for c in range(len(inputs)) if not any(np.array_equal(inputs[c], inputs[d]) for d in range(c))]
 
 
 def _cpu_generator(seed: int) -> torch.Generator:
@@ -125,6 +218,10 @@ class FlipFlop(Task):
     @property
     def n_outputs(self) -> int:
         return self.n_bits
+
+    @property
+    def input_channels(self) -> dict[str, int]:
+        return {f"bit {i + 1}": i for i in range(self.n_bits)}
 
     def _sample_inputs(self, batch_size, generator):
         shape = (batch_size, self.n_steps, self.n_bits)
@@ -180,6 +277,14 @@ class SineWave(Task):
         """``w = w_min + (w_max - w_min) x`` in cycles per step."""
         return self.w_min + (self.w_max - self.w_min) * x
 
+    @property
+    def input_channels(self) -> dict[str, int]:
+        return {"command": 0}
+
+    def condition_chains(self, condition_inputs):
+        """One chain sorted by the command ``x``; reference (default): the smallest ``|x|``."""
+        return self._chains_by_context(condition_inputs)
+
     def _sample_inputs(self, batch_size, generator):
         index = torch.randint(0, self.n_freqs, (batch_size,), generator=generator,
                               device=generator.device)
@@ -224,6 +329,23 @@ class ContextIntegration(Task):
         self._set("n_steps", _check_int("n_steps", self.n_steps, 1))
         self._set("mu_max", _check_float("mu_max", self.mu_max, 0.0, float("inf"), low_open=True))
         self._set("sigma", _check_float("sigma", self.sigma, 0.0, float("inf")))
+
+    @property
+    def input_channels(self) -> dict[str, int]:
+        return {"stream 1": 0, "stream 2": 1, "context 1": 2, "context 2": 3}
+
+    @property
+    def context_channels(self) -> tuple[int, ...]:
+        return (2, 3)
+
+    def relevant_channel(self, inputs) -> np.ndarray:
+        """The stream selected by the context: channel 0 in context 1, channel 1 in context 2."""
+        return self.context_of(inputs)
+
+    def condition_chains(self, condition_inputs):
+        """One chain per context, sorted by the relevant stream's value; reference (default): the
+        weakest streams in context 1."""
+        return self._chains_by_context(condition_inputs)
 
     @property
     def target_scale(self) -> float:
