@@ -47,6 +47,7 @@ def _random_mode(path) -> pd.DataFrame:
 
 
 def panel_connectivity_dimension(request, options):
+    """figC1: activity dimension against candidate-block rank, over the random-mode curves (module docstring)."""
     fig, axes = plots.new_figure(len(request.tasks), 1, options, height_per_row=2.6)
     modes = _random_mode(request.inputs["random_mode"])
     kind = str(modes["kind"].iloc[0]) if len(modes) else None
@@ -91,6 +92,7 @@ def panel_connectivity_dimension(request, options):
 
 
 def panel_lyapunov_spectra(request, options):
+    """figC2: Lyapunov spectra, mean +/- s.e.m. per architecture (module docstring)."""
     fig, axes = plots.new_figure(len(request.tasks), 1, options)
     for ax, task in zip(axes[0], request.tasks):
         table = _dynamics_table(request.inputs[f"{task}_dynamics"])
@@ -137,6 +139,7 @@ def _heatmap(ax, grid: pd.DataFrame, values: str, cmap, norm, label: str, fmt: s
 
 
 def panel_random_mode_phase(request, options):
+    """figC3: the random-mode grid as heat maps of chaos and dimension (module docstring)."""
     modes = _random_mode(request.inputs["random_mode"])
     kinds = list(dict.fromkeys(modes["kind"].astype(str))) or ["none"]
     fig, axes = plots.new_figure(2, len(kinds), options)
