@@ -28,13 +28,11 @@ the ``k+1``-th cell update (``h_{k+1} = F(h_k, x_k)``, ``y_k = h_{k+1} @ w_out +
 Each task also gives a fixed, seeded :class:`Probe` set (identical for every network of the task)
 and the constant input vectors at which fixed points are sought (``fixed_point_conditions``).
 
-Each task owns its **input layout**, which analyses and figures ask instead of decoding channels:
-``input_channels`` (name -> channel), ``context_channels`` (one-hot context channels, none by
-default), ``context_of`` (context of each condition or trial), ``relevant_channel`` (the input a
-condition's output follows), ``condition_chains`` (how fixed-point conditions are ordered into
-continuation chains) and ``reference_conditions`` (where a network is linearised for population
-spectra). The :class:`Task` defaults (one context, channel 0 relevant, conditions not chained,
-reference = weakest input) let a new task run through topology and figures without overriding them.
+Each task owns its **input layout**; analyses and figures ask it instead of decoding channels:
+``input_channels``, ``context_channels``/``context_of``, ``relevant_channel``, ``condition_chains``,
+``reference_conditions``, ``rest_conditions``. The :class:`Task` defaults (one context, channel 0
+relevant, conditions not chained, reference = weakest input) run a new task through topology and
+figures without overriding them.
 Build tasks by name with :func:`make_task`; :func:`task_to_dict` gives their JSON record.
 """
 from __future__ import annotations
@@ -82,6 +80,7 @@ class Task:
     n_inputs: ClassVar[int]
     n_outputs: ClassVar[int]
     n_steps: int
+    chain_conditions: ClassVar[bool] = False  # fixed-point conditions form continuation chains
 
     def sample(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Draw ``(inputs [B, T, m], targets [B, T, p])``, fully determined by ``generator``'s state."""
@@ -120,8 +119,7 @@ class Task:
         return max(1, len(self.context_channels))
 
     def context_of(self, inputs) -> np.ndarray:
-        """Context index ``[C]`` (0-based) of conditions ``[C, m]`` or trials ``[K, T, m]`` (first
-        step): the largest context channel; all 0 without context channels."""
+        """Context ``[C]`` (0-based, largest context channel) of conditions ``[C, m]`` or trials ``[K, T, m]``."""
         first = _first_step(inputs, self.n_inputs)
         if not self.context_channels:
             return np.zeros(len(first), dtype=np.int64)
@@ -139,14 +137,21 @@ class Task:
 
     def condition_chains(self, condition_inputs) -> tuple[list[list[int]], np.ndarray]:
         """Fixed-point conditions ``[C, m]`` ordered into continuation chains, and each one's value
-        along its chain ``[C]``. Default: no chains (each distinct condition alone, value 0).
-        Conditions repeating an earlier input vector are left out of the chains."""
+        along its chain ``[C]`` (the input on its :meth:`relevant_channel`). With
+        ``chain_conditions``, one chain per context sorted by that value; else (the default) each
+        condition alone. Conditions repeating an earlier input vector are left out."""
         inputs = _first_step(condition_inputs, self.n_inputs)
-        return [[c] for c in _distinct(inputs)], np.zeros(len(inputs))
+        value = inputs[np.arange(len(inputs)), self.relevant_channel(inputs)]
+        if not self.chain_conditions:
+            return [[c] for c in _distinct(inputs)], np.zeros(len(inputs))
+        context = self.context_of(inputs)
+        chains = [sorted((c for c in _distinct(inputs) if context[c] == k), key=lambda c: value[c])
+                  for k in range(self.n_contexts)]
+        return [chain for chain in chains if chain], value
 
     def reference_conditions(self, condition_inputs) -> np.ndarray:
-        """The conditions ``[C, m]`` at which a network is linearised for population spectra: those
-        of context 0 with the weakest :meth:`input_strength` (several only when tied)."""
+        """Where networks are linearised for population spectra: the conditions ``[C, m]`` of context 0
+        with the weakest :meth:`input_strength` (several only when tied)."""
         inputs = _first_step(condition_inputs, self.n_inputs)
         first = self.context_of(inputs) == 0
         if not first.any():
@@ -155,24 +160,11 @@ class Task:
         return np.flatnonzero(first & (strength == strength[first].min()))
 
     def rest_conditions(self, condition_inputs) -> list[int | None]:
-        """Per context, the first condition with the weakest :meth:`input_strength` (None if the
-        context has no condition)."""
+        """Per context, its first condition of weakest :meth:`input_strength` (None: no condition)."""
         inputs = _first_step(condition_inputs, self.n_inputs)
         context, strength = self.context_of(inputs), self.input_strength(inputs)
-        out = []
-        for k in range(self.n_contexts):
-            candidates = np.flatnonzero(context == k)
-            out.append(int(candidates[np.argmin(strength[candidates])]) if candidates.size else None)
-        return out
-
-    def _chains_by_context(self, condition_inputs) -> tuple[list[list[int]], np.ndarray]:
-        """One chain per context, sorted by the value of each condition's relevant channel."""
-        inputs = _first_step(condition_inputs, self.n_inputs)
-        value = inputs[np.arange(len(inputs)), self.relevant_channel(inputs)]
-        context = self.context_of(inputs)
-        chains = [sorted((c for c in _distinct(inputs) if context[c] == k), key=lambda c: value[c])
-                  for k in range(self.n_contexts)]
-        return [chain for chain in chains if chain], value
+        where = [np.flatnonzero(context == k) for k in range(self.n_contexts)]
+        return [int(c[np.argmin(strength[c])]) if c.size else None for c in where]
 
     def _set(self, name: str, value) -> None:
         object.__setattr__(self, name, value)  # normalise a field of a frozen dataclass
@@ -257,6 +249,7 @@ class SineWave(Task):
     name: ClassVar[str] = "sine"
     n_inputs: ClassVar[int] = 1
     n_outputs: ClassVar[int] = 1
+    chain_conditions: ClassVar[bool] = True
     n_steps: int = 500    # T, steps per trial
     n_freqs: int = 51     # commands x on linspace(0, 1, n_freqs)
     w_min: float = 0.01   # frequency (cycles/step) at x = 0
@@ -279,11 +272,7 @@ class SineWave(Task):
 
     @property
     def input_channels(self) -> dict[str, int]:
-        return {"command": 0}
-
-    def condition_chains(self, condition_inputs):
-        """One chain sorted by the command ``x``; reference (default): the smallest ``|x|``."""
-        return self._chains_by_context(condition_inputs)
+        return {"command": 0}  # conditions chain by x; the reference is the smallest x
 
     def _sample_inputs(self, batch_size, generator):
         index = torch.randint(0, self.n_freqs, (batch_size,), generator=generator,
@@ -316,6 +305,7 @@ class ContextIntegration(Task):
     name: ClassVar[str] = "cdi"
     n_inputs: ClassVar[int] = 4
     n_outputs: ClassVar[int] = 1
+    chain_conditions: ClassVar[bool] = True
     n_steps: int = 35     # T, steps per trial (see the schema: a tau = 10 leaky integrator fails)
     mu_max: float = 0.5   # stream means drawn from U[-mu_max, mu_max]
     sigma: float = 0.5    # std of the per-step Gaussian noise on each stream
@@ -339,13 +329,9 @@ class ContextIntegration(Task):
         return (2, 3)
 
     def relevant_channel(self, inputs) -> np.ndarray:
-        """The stream selected by the context: channel 0 in context 1, channel 1 in context 2."""
+        """The stream selected by the context: channel 0 in context 1, channel 1 in context 2. Conditions
+        chain per context by this stream; the reference is the weakest streams in context 1."""
         return self.context_of(inputs)
-
-    def condition_chains(self, condition_inputs):
-        """One chain per context, sorted by the relevant stream's value; reference (default): the
-        weakest streams in context 1."""
-        return self._chains_by_context(condition_inputs)
 
     @property
     def target_scale(self) -> float:
