@@ -132,7 +132,7 @@ def test_connectivity_panels_render(tmp_path):
     import pandas as pd
 
     from rnnuniv import plots
-    from rnnuniv.figures import KINDS
+    from rnnuniv.figures import KINDS as PANEL_KINDS
 
     modes = pd.DataFrame([
         {"kind": "power", "n": 100, "gain": g, "rank": r, "dimension": np.nan if g < 1 else r / 5,
@@ -153,6 +153,6 @@ def test_connectivity_panels_render(tmp_path):
 
     options = plots.setup_style({"dpi": 50})
     for kind in ("connectivity_dimension", "lyapunov_spectra", "random_mode_phase"):
-        fig = KINDS[kind].resolve()(Args, options)
+        fig = PANEL_KINDS[kind].resolve()(Args, options)
         plots.save_panel(fig, tmp_path / f"{kind}.pdf", tmp_path / f"{kind}.png", dpi=50)
         assert (tmp_path / f"{kind}.png").stat().st_size > 1000
