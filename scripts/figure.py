@@ -28,7 +28,9 @@ from rnnuniv.runtime import json_argument
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    kinds = "\n".join(f"  {name:24s}{kind.doc}" for name, kind in figures.KINDS.items())
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=f"kinds (rnnuniv.figures.registry):\n{kinds}")
     parser.add_argument("--figure", required=True, help="figure name, e.g. fig1_flipflop")
     parser.add_argument("--panel", required=True, help="panel letter, e.g. c")
     parser.add_argument("--kind", required=True, choices=sorted(figures.KINDS), help="what the panel shows")

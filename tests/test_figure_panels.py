@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import matplotlib
+import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
@@ -389,7 +390,7 @@ def test_every_kind_has_a_documented_function_a_figure_and_drawable_inputs():
     scopes = {"all": ["s-000", "u-000"], "trained": ["s-000", "t-000"], "examples": ["s-000"]}
     for kind, spec in figures.KINDS.items():
         function = spec.resolve()
-        assert callable(function) and function.__doc__, kind
+        assert callable(function) and function.__doc__ and spec.doc, kind
         inputs = figures.panel_inputs(kind, None if spec.every_task else "cdi", ["sine", "cdi"],
                                       lambda task, scope: scopes[scope], ["cca", "cka"])
         paths = [p for v in inputs.values() for p in ([v] if isinstance(v, str) else v)]
@@ -422,3 +423,21 @@ def test_figure_rules_are_the_registry_figures():
     rule_text = "\n".join(p.read_text() for p in (REPO / "rules").glob("*.smk"))
     # no lookup table keyed by kind ("kind": ...) or listing panels as ("kind", task)
     assert not [kind for kind in figures.KINDS if re.search(rf'"{kind}"\s*:|\(\s*"{kind}"\s*,', rule_text)]
+
+
+def test_figure_script_writes_both_files_of_a_panel(tmp_path):
+    """scripts/figure.py as the rules call it: arguments, one registry call, PDF and PNG written."""
+    np.save(tmp_path / "d.npy", np.zeros((2, 2)))
+    pd.DataFrame({"network_id": ["a", "b"], "architecture": ["gru", "vanilla"]}).to_csv(tmp_path / "i.csv", index=False)
+    command = [sys.executable, str(REPO / "scripts" / "figure.py"), "--figure", "fig1_flipflop", "--panel", "c",
+               "--kind", "cca_matrix", "--task", "flipflop", "--inputs",
+               json.dumps({"distance": str(tmp_path / "d.npy"), "index": str(tmp_path / "i.csv")}),
+               "--options", json.dumps({"dpi": 30}), "--pdf", str(tmp_path / "c.pdf"), "--png", str(tmp_path / "c.png")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "c.pdf").read_bytes()[:4] == b"%PDF"
+    image = matplotlib.image.imread(tmp_path / "c.png")
+    assert image.shape[0] > 50 and image.shape[1] > 50
+    bad = subprocess.run(command[:6] + ["--kind", "no_such_kind"] + command[8:], capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode != 0 and "cca_matrix" in bad.stderr  # the valid kinds are named
