@@ -70,7 +70,7 @@ def grid_summaries(task, points, arrays, ids, options, marginal_tol) -> tuple[li
     """Sine/CDI graphs and per-network summaries (signature, smooth table, task numbers)."""
     names = [str(n) for n in arrays["condition_names"].tolist()]
     condition_inputs = np.asarray(arrays["condition_inputs"], dtype=np.float64)
-    chains, values = task.condition_chains(condition_inputs)
+    chains, values = topology.condition_chains(task.name, condition_inputs)
     graphs = topology.bifurcation_graphs(
         points, chains, values, ids, names, marginal_tol=marginal_tol, n_steps=task.n_steps,
         **_pick(options, GRID_OPTIONS),

@@ -46,6 +46,7 @@ from .points import (
 from .signatures import (
     SIGNATURE_FEATURES,
     bifurcation_graphs,
+    condition_chains,
     principal_node,
     signature,
     sine_summary,
@@ -56,7 +57,7 @@ __all__ = [
     "Dynamics", "Points", "add_nodes", "add_outputs", "cell_dynamics", "code", "graph_from_json",
     "graph_to_json", "points_from_fixed_points", "points_from_shard", "skeleton_nodes",
     "flipflop_graphs", "flipflop_summary", "input_graph", "memory_label", "relax_to_memories",
-    "saddle_graph", "SIGNATURE_FEATURES", "bifurcation_graphs",
+    "saddle_graph", "SIGNATURE_FEATURES", "bifurcation_graphs", "condition_chains",
     "principal_node", "signature", "sine_summary", "smooth_rows", "LINE_DEFAULTS", "cdi_contexts",
     "cdi_summary", "line_attractor", "slow_mode_counts", "by_frequency", "flipflop_distance",
     "isomorphism_classes", "signature_classes", "signature_distance", "universality_summary",

@@ -38,6 +38,16 @@ from .points import Points, add_nodes, skeleton_nodes
 SIGNATURE_FEATURES = ("n_stable", "n_unstable", "n_marginal", "principal_spiral", "n_slow_modes")
 
 
+def condition_chains(task, condition_inputs: np.ndarray) -> tuple[list[list[int]], np.ndarray]:
+    """``task.condition_chains(condition_inputs)`` for a task object or a registered task's name
+    (the chains depend on the input layout only, never on task parameters)."""
+    if isinstance(task, str):
+        from rnnuniv.tasks import make_task
+
+        task = make_task(task)
+    return task.condition_chains(condition_inputs)
+
+
 def bifurcation_graphs(
     points: Sequence[Points],
     chains: list[list[int]],
