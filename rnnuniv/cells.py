@@ -251,15 +251,22 @@ class Cell:
         n_outputs: int,
         seeds: list[int],
         dtype: torch.dtype = torch.float32,
+        scheme: str = "glorot",
     ) -> Params:
         """Independent initial weights for each seed, stacked on a leading network axis.
 
         Each network draws from its own generator, so its weights depend on its seed only, never on
-        which shard it lands in. Input and recurrent weights are Gaussian with variance ``1/fan_in``
-        (recurrent spectral radius about 1), biases zero, LSTM forget-gate bias 1.
+        which shard it lands in. Biases are zero, the LSTM forget-gate bias 1, the readout Gaussian
+        with variance ``1/n``. Input and recurrent weights are Gaussian with variance (``INIT_SCHEMES``)
+
+        - ``glorot``: ``2 / (m + n + G n)`` for both, the Glorot variance of the stacked gate kernel
+          ``[W; U]`` of shape ``(m + n) x G n`` (the default of TensorFlow's RNN cells);
+        - ``fan_in``: ``1 / m`` for ``W`` and ``1 / n`` for ``U`` (recurrent spectral radius about 1).
         """
+        if scheme not in INIT_SCHEMES:
+            raise ValueError(f"unknown initialisation {scheme!r}; valid: {', '.join(INIT_SCHEMES)}")
         per_network = [
-            _init_one(self.architecture, n_inputs, n_hidden, n_outputs, seed) for seed in seeds
+            _init_one(self.architecture, n_inputs, n_hidden, n_outputs, seed, scheme) for seed in seeds
         ]
         return {k: torch.stack([p[k] for p in per_network]).to(dtype) for k in per_network[0]}
 
@@ -274,12 +281,19 @@ ARCHITECTURES = tuple(N_BLOCKS)
 ANALYTIC_JACOBIANS = ("vanilla", "ugrnn", "gru", "lstm")
 
 
-def _init_one(architecture: str, m: int, n: int, p: int, seed: int) -> Params:
+INIT_SCHEMES = ("glorot", "fan_in")
+
+
+def _init_one(architecture: str, m: int, n: int, p: int, seed: int, scheme: str = "glorot") -> Params:
     gen = torch.Generator().manual_seed(int(seed))
     g = N_BLOCKS[architecture]
+    if scheme == "glorot":
+        in_std = rec_std = math.sqrt(2.0 / (m + n + g * n))
+    else:
+        in_std, rec_std = 1.0 / math.sqrt(m), 1.0 / math.sqrt(n)
     params = {
-        "w_in": torch.randn(m, g * n, generator=gen, dtype=torch.float64) / math.sqrt(m),
-        "w_rec": torch.randn(n, g * n, generator=gen, dtype=torch.float64) / math.sqrt(n),
+        "w_in": torch.randn(m, g * n, generator=gen, dtype=torch.float64) * in_std,
+        "w_rec": torch.randn(n, g * n, generator=gen, dtype=torch.float64) * rec_std,
         "bias": torch.zeros(g * n, dtype=torch.float64),
         "w_out": torch.randn(n, p, generator=gen, dtype=torch.float64) / math.sqrt(n),
         "b_out": torch.zeros(p, dtype=torch.float64),

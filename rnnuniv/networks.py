@@ -52,6 +52,7 @@ MANIFEST_COLUMNS = (
     "normalised_error",
     "final_train_loss",
     "diverged_step",
+    "n_rollbacks",
     "steps_completed",
     "shard_wall_time_s",
 )

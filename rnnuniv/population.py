@@ -65,13 +65,22 @@ def shard_id(architecture: str, activation: str, n_hidden: int, index: int, trai
     return f"{architecture}-{activation}-h{n_hidden}-{kind}{index:03d}"
 
 
+def width_scaled_learning_rate(lr: float, n_hidden: int, population: dict[str, Any]) -> float:
+    """``lr * reference / n`` with ``reference = population["lr_reference_width"]`` (Adam moves each
+    weight by about lr per step, so an n x n matrix's operator norm by up to about n lr); ``lr``
+    itself without a reference width."""
+    reference = population.get("lr_reference_width")
+    return float(lr) if reference is None else float(lr) * float(reference) / float(n_hidden)
+
+
 def build_population(task: str, population: dict[str, Any], study_seed: int) -> pd.DataFrame:
     """Every network of one task, one row each, in a fixed order (see :data:`COLUMNS`).
 
     ``population`` holds the config's lists: ``architectures``, ``activations``, ``hidden_sizes``,
     ``l2``, ``learning_rates``, the number of seeds ``n_seeds``, ``shard_size`` and
     ``include_untrained`` (an untrained twin of every network, sharing its seed, for comparisons
-    with networks at initialisation).
+    with networks at initialisation). With ``lr_reference_width`` set, a network of ``n`` units
+    trains at ``lr * lr_reference_width / n`` (the ids keep the configured ``lr``).
     """
     rows = []
     shard_size = int(population["shard_size"])
@@ -96,7 +105,7 @@ def build_population(task: str, population: dict[str, Any], study_seed: int) -> 
                     "activation": act,
                     "n_hidden": int(n_hidden),
                     "l2": float(l2),
-                    "learning_rate": float(lr),
+                    "learning_rate": width_scaled_learning_rate(lr, n_hidden, population),
                     "seed_index": seed_index,
                     "seed": network_seed(study_seed, task, name),
                     "trained": trained,

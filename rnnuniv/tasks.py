@@ -27,6 +27,12 @@ the ``k+1``-th cell update (``h_{k+1} = F(h_k, x_k)``, ``y_k = h_{k+1} @ w_out +
 
 Each task also gives a fixed, seeded :class:`Probe` set (identical for every network of the task)
 and the constant input vectors at which fixed points are sought (``fixed_point_conditions``).
+
+Each task owns its **input layout**; analyses and figures ask it instead of decoding channels:
+``input_channels``, ``context_channels``/``context_of``, ``relevant_channel``, ``condition_chains``,
+``reference_conditions``, ``rest_conditions``. The :class:`Task` defaults (one context, channel 0
+relevant, conditions not chained, reference = weakest input) run a new task through topology and
+figures without overriding them.
 Build tasks by name with :func:`make_task`; :func:`task_to_dict` gives their JSON record.
 """
 from __future__ import annotations
@@ -74,6 +80,7 @@ class Task:
     n_inputs: ClassVar[int]
     n_outputs: ClassVar[int]
     n_steps: int
+    chain_conditions: ClassVar[bool] = False  # fixed-point conditions form continuation chains
 
     def sample(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Draw ``(inputs [B, T, m], targets [B, T, p])``, fully determined by ``generator``'s state."""
@@ -96,8 +103,86 @@ class Task:
     def _sample_inputs(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
         raise NotImplementedError
 
+    # -- input layout (defaults for a task with one context and no chained conditions) --------
+    @property
+    def input_channels(self) -> dict[str, int]:
+        """Name -> index of every input channel; default ``"input 1"``, ``"input 2"``, ..."""
+        return {f"input {i + 1}": i for i in range(self.n_inputs)}
+
+    @property
+    def context_channels(self) -> tuple[int, ...]:
+        """The channels of a one-hot context, in context order; default none (one context)."""
+        return ()
+
+    @property
+    def n_contexts(self) -> int:
+        return max(1, len(self.context_channels))
+
+    def context_of(self, inputs) -> np.ndarray:
+        """Context ``[C]`` (0-based, largest context channel) of conditions ``[C, m]`` or trials ``[K, T, m]``."""
+        first = _first_step(inputs, self.n_inputs)
+        if not self.context_channels:
+            return np.zeros(len(first), dtype=np.int64)
+        return first[:, list(self.context_channels)].argmax(1)
+
+    def relevant_channel(self, inputs) -> np.ndarray:
+        """Per condition ``[C, m]`` (or trial), the input channel its output follows; default 0."""
+        return np.zeros(len(_first_step(inputs, self.n_inputs)), dtype=np.int64)
+
+    def input_strength(self, inputs) -> np.ndarray:
+        """``sum_i |u_i|`` over the non-context channels of conditions ``[C, m]`` (or trials)."""
+        first = _first_step(inputs, self.n_inputs)
+        others = [i for i in range(first.shape[1]) if i not in self.context_channels]
+        return np.abs(first[:, others]).sum(1)
+
+    def condition_chains(self, condition_inputs) -> tuple[list[list[int]], np.ndarray]:
+        """Fixed-point conditions ``[C, m]`` ordered into continuation chains, and each one's value
+        along its chain ``[C]`` (the input on its :meth:`relevant_channel`). With
+        ``chain_conditions``, one chain per context sorted by that value; else (the default) each
+        condition alone. Conditions repeating an earlier input vector are left out."""
+        inputs = _first_step(condition_inputs, self.n_inputs)
+        value = inputs[np.arange(len(inputs)), self.relevant_channel(inputs)]
+        if not self.chain_conditions:
+            return [[c] for c in _distinct(inputs)], np.zeros(len(inputs))
+        context = self.context_of(inputs)
+        chains = [sorted((c for c in _distinct(inputs) if context[c] == k), key=lambda c: value[c])
+                  for k in range(self.n_contexts)]
+        return [chain for chain in chains if chain], value
+
+    def reference_conditions(self, condition_inputs) -> np.ndarray:
+        """Where networks are linearised for population spectra: the conditions ``[C, m]`` of context 0
+        with the weakest :meth:`input_strength` (several only when tied)."""
+        inputs = _first_step(condition_inputs, self.n_inputs)
+        first = self.context_of(inputs) == 0
+        if not first.any():
+            return np.zeros(0, dtype=np.int64)
+        strength = self.input_strength(inputs)
+        return np.flatnonzero(first & (strength == strength[first].min()))
+
+    def rest_conditions(self, condition_inputs) -> list[int | None]:
+        """Per context, its first condition of weakest :meth:`input_strength` (None: no condition)."""
+        inputs = _first_step(condition_inputs, self.n_inputs)
+        context, strength = self.context_of(inputs), self.input_strength(inputs)
+        where = [np.flatnonzero(context == k) for k in range(self.n_contexts)]
+        return [int(c[np.argmin(strength[c])]) if c.size else None for c in where]
+
     def _set(self, name: str, value) -> None:
         object.__setattr__(self, name, value)  # normalise a field of a frozen dataclass
+
+
+def _first_step(inputs, n_inputs: int) -> np.ndarray:
+    """Conditions ``[C, m]`` as float64, or the first step of trials ``[K, T, m]``."""
+    array = np.asarray(inputs.cpu() if isinstance(inputs, torch.Tensor) else inputs, dtype=np.float64)
+    if array.ndim == 3:
+        array = array[:, 0, :]
+    if array.ndim != 2 or array.shape[1] != n_inputs:
+        raise ValueError(f"inputs must be [C, {n_inputs}] or [K, T, {n_inputs}], got {array.shape}")
+    return array
+
+
+def _distinct(inputs: np.ndarray) -> list[int]:
+    """Indices of the rows that do not repeat an earlier row."""
+    return [c for c in range(len(inputs)) if not any(np.array_equal(inputs[c], inputs[d]) for d in range(c))]
 
 
 def _cpu_generator(seed: int) -> torch.Generator:
@@ -125,6 +210,10 @@ class FlipFlop(Task):
     @property
     def n_outputs(self) -> int:
         return self.n_bits
+
+    @property
+    def input_channels(self) -> dict[str, int]:
+        return {f"bit {i + 1}": i for i in range(self.n_bits)}
 
     def _sample_inputs(self, batch_size, generator):
         shape = (batch_size, self.n_steps, self.n_bits)
@@ -160,6 +249,7 @@ class SineWave(Task):
     name: ClassVar[str] = "sine"
     n_inputs: ClassVar[int] = 1
     n_outputs: ClassVar[int] = 1
+    chain_conditions: ClassVar[bool] = True
     n_steps: int = 500    # T, steps per trial
     n_freqs: int = 51     # commands x on linspace(0, 1, n_freqs)
     w_min: float = 0.01   # frequency (cycles/step) at x = 0
@@ -179,6 +269,10 @@ class SineWave(Task):
     def frequency(self, x):
         """``w = w_min + (w_max - w_min) x`` in cycles per step."""
         return self.w_min + (self.w_max - self.w_min) * x
+
+    @property
+    def input_channels(self) -> dict[str, int]:
+        return {"command": 0}  # conditions chain by x; the reference is the smallest x
 
     def _sample_inputs(self, batch_size, generator):
         index = torch.randint(0, self.n_freqs, (batch_size,), generator=generator,
@@ -211,6 +305,7 @@ class ContextIntegration(Task):
     name: ClassVar[str] = "cdi"
     n_inputs: ClassVar[int] = 4
     n_outputs: ClassVar[int] = 1
+    chain_conditions: ClassVar[bool] = True
     n_steps: int = 35     # T, steps per trial (see the schema: a tau = 10 leaky integrator fails)
     mu_max: float = 0.5   # stream means drawn from U[-mu_max, mu_max]
     sigma: float = 0.5    # std of the per-step Gaussian noise on each stream
@@ -224,6 +319,19 @@ class ContextIntegration(Task):
         self._set("n_steps", _check_int("n_steps", self.n_steps, 1))
         self._set("mu_max", _check_float("mu_max", self.mu_max, 0.0, float("inf"), low_open=True))
         self._set("sigma", _check_float("sigma", self.sigma, 0.0, float("inf")))
+
+    @property
+    def input_channels(self) -> dict[str, int]:
+        return {"stream 1": 0, "stream 2": 1, "context 1": 2, "context 2": 3}
+
+    @property
+    def context_channels(self) -> tuple[int, ...]:
+        return (2, 3)
+
+    def relevant_channel(self, inputs) -> np.ndarray:
+        """The stream selected by the context: channel 0 in context 1, channel 1 in context 2. Conditions
+        chain per context by this stream; the reference is the weakest streams in context 1."""
+        return self.context_of(inputs)
 
     @property
     def target_scale(self) -> float:

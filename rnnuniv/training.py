@@ -5,11 +5,19 @@ are stacked on a leading network axis and every step is one batched forward and 
 Each network keeps its own data stream, learning rate, L2 strength, optimiser state, gradient
 clipping and fate: one network that diverges is frozen and recorded without touching the others.
 
+Divergence and rollback: when network ``i``'s loss or gradient at step ``t`` is not finite, its
+weights and optimiser state return to those before its last update, its learning rate is halved
+(``lr_scale_i <- lr_scale_i / 2``), and it skips the step; after ``max_rollbacks`` rollbacks (or at
+step 0, with nothing to return to) it is frozen and recorded as diverged at ``t``. A ReLU cell's
+unbounded state can run away within one update (an LSTM-ReLU's ``c`` integrates ``relu`` of its
+own output); halving the step is the standard remedy (as for a loss spike), and the records keep
+the count (``n_rollbacks``) so that no rescue goes unreported.
+
 Objective of network ``i`` at step ``t`` (MSE over batch, time and outputs, plus L2 on weights)::
 
     L_i = mean_{b,t,o} (y_i - y*)^2 + l2_i * (||W_in||^2 + ||W_rec||^2 + ||W_out||^2)
 
-Learning rate: ``lr_i(t) = lr_i * decay_rate ** (t / decay_steps)``. Gradients are clipped per
+Learning rate: ``lr_i(t) = lr_scale_i * lr_i * decay_rate ** (t / decay_steps)``. Gradients are clipped per
 network to a global norm of ``grad_clip``. Optimiser: Adam (default) or SGD with momentum (as in
 the paper), both written elementwise so that the learning rate can differ between networks.
 
@@ -64,6 +72,8 @@ class TrainingConfig:
     adam_betas: tuple[float, float] = (0.9, 0.999)
     adam_eps: float = 1e-8
     grad_clip: float = 1.0  # per-network global gradient norm
+    init: str = "glorot"  # initial weights: rnnuniv.cells.INIT_SCHEMES
+    max_rollbacks: int = 3  # non-finite steps survived by rollback and lr halving; 0: freeze at first
     validation_batch_size: int = 256
     log_every: int = 10  # loss-curve subsampling (bookkeeping: changes no weight)
     checkpoint_every: int = 200  # steps between checkpoints, 0: never (bookkeeping)
@@ -71,6 +81,8 @@ class TrainingConfig:
     def __post_init__(self):
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
+        if self.max_rollbacks < 0:
+            raise ValueError(f"max_rollbacks must be >= 0, got {self.max_rollbacks}")
 
 
 @dataclass
@@ -85,6 +97,10 @@ class ShardState:
     curve: list[torch.Tensor] = field(default_factory=list)  # train losses at log steps, [N] each
     curve_steps: list[int] = field(default_factory=list)
     wall_time: float = 0.0
+    lr_scale: torch.Tensor = field(default=None)  # [N] float32, halved at each rollback
+    rollbacks: torch.Tensor = field(default=None)  # [N] int64
+    # weights and optimiser state before the last update, {"param": Params, <moment>: Params}
+    previous: dict[str, Params] | None = None
 
     @property
     def alive(self) -> torch.Tensor:
@@ -127,14 +143,42 @@ def init_state(
     config: TrainingConfig,
     device: torch.device | str = "cpu",
 ) -> ShardState:
-    params = cell.init_params(task.n_inputs, n_hidden, task.n_outputs, seeds)
+    params = cell.init_params(task.n_inputs, n_hidden, task.n_outputs, seeds, scheme=config.init)
     params = {k: v.to(device) for k, v in params.items()}
     n_moments = ("m", "v") if config.optimizer == "adam" else ("m",)
     moments = {name: {k: torch.zeros_like(v) for k, v in params.items()} for name in n_moments}
     # The data stream of a network depends on its seed only (offset from the weight seed).
     generators = [torch.Generator().manual_seed(int(s) + 1) for s in seeds]
-    diverged = torch.full((len(seeds),), -1, dtype=torch.int64, device=device)
-    return ShardState(params, moments, generators, diverged_step=diverged)
+    n = len(seeds)
+    diverged = torch.full((n,), -1, dtype=torch.int64, device=device)
+    return ShardState(
+        params, moments, generators, diverged_step=diverged,
+        lr_scale=torch.ones(n, dtype=torch.float32, device=device),
+        rollbacks=torch.zeros(n, dtype=torch.int64, device=device),
+    )  # fmt: skip
+
+
+def _snapshot(state: ShardState) -> dict[str, Params]:
+    snapshot = {"param": {k: v.detach().clone() for k, v in state.params.items()}}
+    snapshot.update({name: {k: v.clone() for k, v in m.items()} for name, m in state.moments.items()})
+    return snapshot
+
+
+def _roll_back(state: ShardState, rows: torch.Tensor, config: TrainingConfig) -> torch.Tensor:
+    """Return the networks ``rows`` (bool [N], non-finite now) to their state before their last
+    update and halve their learning rate, while they have rollbacks left; returns who diverged."""
+    can = rows & (state.rollbacks < config.max_rollbacks)
+    if state.previous is None:
+        can = torch.zeros_like(rows)
+    if can.any():
+        for k, p in state.params.items():
+            p[can] = state.previous["param"][k][can]
+        for name, moment in state.moments.items():
+            for k, v in moment.items():
+                v[can] = state.previous[name][k][can]
+        state.lr_scale[can] *= 0.5
+        state.rollbacks[can] += 1
+    return rows & ~can
 
 
 def train_step(
@@ -156,14 +200,18 @@ def train_step(
     grads = dict(zip(params, grads))
 
     with torch.no_grad():
+        state.params = {k: v.detach() for k, v in params.items()}
+        params = state.params
         grad_norm = torch.sqrt(sum(g.pow(2).flatten(1).sum(dim=1) for g in grads.values()))
         finite = torch.isfinite(mse) & torch.isfinite(grad_norm)
-        newly_diverged = state.alive & ~finite
+        newly_diverged = _roll_back(state, state.alive & ~finite, config)
         state.diverged_step[newly_diverged] = state.step
-        alive = state.alive
+        alive = state.alive & finite  # rolled-back networks skip this step
+        if config.max_rollbacks:
+            state.previous = _snapshot(state)
         scale = torch.clamp(config.grad_clip / (grad_norm + 1e-12), max=1.0)
         scale = torch.where(alive, scale, torch.zeros_like(scale))
-        lr = learning_rate * config.lr_decay_rate ** (state.step / config.lr_decay_steps)
+        lr = state.lr_scale * learning_rate * config.lr_decay_rate ** (state.step / config.lr_decay_steps)
         t = state.step + 1
         for k, p in params.items():
             g = torch.nan_to_num(grads[k]) * _expand(scale, grads[k])
@@ -178,7 +226,6 @@ def train_step(
                 m.mul_(config.momentum).add_(g)
                 update = m
             p.sub_(_expand(lr * alive, p) * update)
-        state.params = {k: v.detach() for k, v in params.items()}
         state.step += 1
     return mse.detach()
 
@@ -329,6 +376,8 @@ def _records(state: ShardState, val: torch.Tensor, variance: torch.Tensor, n: in
         records.append(
             {
                 "diverged_step": diverged_step,
+                "n_rollbacks": int(state.rollbacks[i]),
+                "final_lr_scale": float(state.lr_scale[i]),
                 "final_train_loss": float(curve[i, -1]) if curve.shape[1] else None,
                 "validation_loss": float(val[i]),
                 "target_variance": float(variance[i]),
@@ -351,6 +400,10 @@ def save_checkpoint(path: str | Path, state: ShardState, fingerprint: dict | Non
         tensors.update({f"{name}.{k}": v.cpu().contiguous() for k, v in moment.items()})
     tensors["rng"] = torch.stack([g.get_state() for g in state.generators])
     tensors["diverged_step"] = state.diverged_step.cpu()
+    tensors["lr_scale"] = state.lr_scale.cpu()
+    tensors["rollbacks"] = state.rollbacks.cpu()
+    for name, snapshot in (state.previous or {}).items():
+        tensors.update({f"previous.{name}.{k}": v.detach().cpu().contiguous() for k, v in snapshot.items()})
     if state.curve:
         tensors["curve"] = torch.stack(state.curve, dim=1)
         tensors["curve_steps"] = torch.tensor(state.curve_steps, dtype=torch.int64)
@@ -392,6 +445,14 @@ def load_checkpoint(path: str | Path, state: ShardState, fingerprint: dict | Non
     for generator, rng in zip(state.generators, tensors["rng"]):
         generator.set_state(rng.clone())
     state.diverged_step = tensors["diverged_step"].to(device)
+    if "lr_scale" in tensors:
+        state.lr_scale = tensors["lr_scale"].to(device)
+        state.rollbacks = tensors["rollbacks"].to(device)
+    names = ["param", *state.moments]
+    if all(f"previous.{name}.{k}" in tensors for name in names for k in state.params):
+        state.previous = {
+            name: {k: tensors[f"previous.{name}.{k}"].to(device) for k in state.params} for name in names
+        }
     if "curve" in tensors:
         state.curve = list(tensors["curve"].unbind(dim=1))
         state.curve_steps = tensors["curve_steps"].tolist()

@@ -2,8 +2,10 @@
 import json
 from functools import cache
 
+import pandas
 from snakemake.utils import validate
 
+from rnnuniv import figures as figure_registry
 from rnnuniv.population import build_population, shards
 from rnnuniv.similarity.registry import (
     EXTRA_METRICS,
@@ -176,6 +178,52 @@ def _all_records(wildcards):
         task=wildcards.task,
         shard=task_shards(wildcards.task),
     )
+
+
+# Figure panels (rules/figures.smk): inputs, context and task arguments of a panel, as the one
+# registry of panels declares them (rnnuniv.figures.registry); FIGURES, FIGURE_CONTEXT and
+# GEOMETRY_SPACES are defined in rules/figures.smk.
+def figure_shards(task, scope):
+    """Shard ids of a registry shard scope: every shard, trained shards, or the shards of the
+    example networks, read from networks.csv (a checkpoint: rule manifest)."""
+    if scope == "all":
+        return task_shards(task)
+    if scope == "trained":
+        return trained_shards(task)
+    networks = pandas.read_csv(
+        checkpoints.manifest.get(task=task).output[0], dtype={"network_id": str}
+    )
+    return figure_registry.example_shards(networks, fallback=trained_shards(task)[:1])
+
+
+def panel_inputs(wildcards):
+    """Named input files of one panel, as the registry declares them."""
+    kind, task = FIGURES[wildcards.figure][wildcards.panel]
+    return figure_registry.panel_inputs(
+        kind, task, TASKS, figure_shards, GEOMETRY_SPACES
+    )
+
+
+def panel_inputs_json(wildcards, input):
+    return json.dumps(
+        {
+            name: value if isinstance(value, str) else list(value)
+            for name, value in input.items()
+        },
+        sort_keys=True,
+    )
+
+
+def panel_context_json(wildcards):
+    kind, task = FIGURES[wildcards.figure][wildcards.panel]
+    context = figure_registry.panel_context(kind, task, FIGURE_CONTEXT)
+    return json.dumps(context, sort_keys=True)
+
+
+def panel_task_arguments(wildcards):
+    """--task T for a single-task panel, --tasks A B C for a panel over every task."""
+    task = FIGURES[wildcards.figure][wildcards.panel][1]
+    return f"--task {task}" if task else "--tasks " + " ".join(TASKS)
 
 
 wildcard_constraints:

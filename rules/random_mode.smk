@@ -23,23 +23,3 @@ rule random_mode:
     shell:
         "python3 scripts/random_mode.py --options {params.options:q} --threads {threads}"
         " --output {output:q} > {log:q} 2>&1"
-
-
-# Figures of the connectivity-dynamics part (rnnuniv.plots_connectivity), merged into the figure
-# registry of rules/figures.smk: figure -> panel -> (kind, task or None for every task), and the
-# named inputs of each kind.
-CONNECTIVITY_PANELS = {
-    "figC1": {"a": ("connectivity_dimension", None)},
-    "figC2": {"a": ("lyapunov_spectra", None)},
-    "figC3": {"a": ("random_mode_phase", None)},
-}
-CONNECTIVITY_KIND_INPUTS = {
-    "connectivity_dimension": lambda task: {
-        "random_mode": "results/random_mode/table.csv",
-        **{f"{t}_dynamics": f"results/{t}/dynamics/summary.csv" for t in TASKS},
-    },
-    "lyapunov_spectra": lambda task: {
-        f"{t}_dynamics": f"results/{t}/dynamics/summary.csv" for t in TASKS
-    },
-    "random_mode_phase": lambda task: {"random_mode": "results/random_mode/table.csv"},
-}

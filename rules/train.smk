@@ -116,7 +116,8 @@ rule train:
         " --weights {output.weights:q} --records {output.records:q} > {log:q} 2>&1"
 
 
-rule manifest:
+# a checkpoint: example figure panels choose their shards from networks.csv (rules/figures.smk)
+checkpoint manifest:
     input:
         population="results/{task}/population.csv",
         records=_all_records,

@@ -158,28 +158,18 @@ def test_class_counts_bar_stacks_counts_per_architecture():
     assert [t.get_text() for t in axes[0, 0].get_legend().get_texts()] == ["modal class", "class 1"]
 
 
-def _figure_module():
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    import figure
-
-    return figure
-
-
 def test_topology_panel_labels_identical_scaffolds_and_quotes_the_summary(tmp_path):
-    figure = _figure_module()
+    from rnnuniv.figures.data import PanelRequest
+    from rnnuniv.figures.geometry import panel_topology_mds
+
     table = embedding_table()
     table.to_csv(tmp_path / "embedding.csv", index=False)
     row = {"claim": "universality: topology does not separate architectures", "statistic_name": "silhouette*",
            "statistic": 0.01, "lower": -0.05, "upper": 0.04, "p": 0.6, "n": 24, "verdict": "held", "reason": "r"}
     (tmp_path / "summary.json").write_text(json.dumps({"tasks": {"cdi": {"claims": [row]}}}))
-    args = figure.parse_args(["--figure", "fig3_cdi", "--panel", "d", "--kind", "topology_mds", "--task", "cdi",
-                              "--inputs", json.dumps({"embedding": str(tmp_path / "embedding.csv"),
-                                                      "summary": str(tmp_path / "summary.json")}),
-                              "--pdf", "x.pdf", "--png", "x.png"])
-    fig = figure.panel_topology_mds(args, plots.setup_style({}))
+    request = PanelRequest(task="cdi", inputs={"embedding": str(tmp_path / "embedding.csv"),
+                                               "summary": str(tmp_path / "summary.json")})
+    fig = panel_topology_mds(request, plots.setup_style({}))
     scatter_ax, bar_ax = fig.axes[:2]
     assert sorted(t.get_text() for t in scatter_ax.texts) == ["18 identical", "6 identical"]
     assert "2 scaffold classes" in scatter_ax.get_title()
@@ -189,7 +179,9 @@ def test_topology_panel_labels_identical_scaffolds_and_quotes_the_summary(tmp_pa
 
 
 def test_untrained_panel_states_the_direction_and_interval(tmp_path):
-    figure = _figure_module()
+    from rnnuniv.figures.comparisons import panel_untrained
+    from rnnuniv.figures.data import PanelRequest
+
     distance = np.array([[0, 0.2, 0.7, 0.9], [0.2, 0, 0.95, 0.8], [0.7, 0.95, 0, 0.5], [0.9, 0.8, 0.5, 0]])
     np.save(tmp_path / "d.npy", distance)
     (tmp_path / "i.csv").write_text("network_id,trained,activation\na,True,tanh\nb,True,relu\n"
@@ -197,12 +189,10 @@ def test_untrained_panel_states_the_direction_and_interval(tmp_path):
     row = {"claim": "figure 4: trained vs untrained", "statistic_name": "median difference", "statistic": -0.55,
            "lower": -0.6, "upper": -0.5, "p": 0.9, "n": 4, "verdict": "not held", "reason": ""}
     (tmp_path / "s.json").write_text(json.dumps({"tasks": {"cdi": {"claims": [row]}}}))
-    args = figure.parse_args(["--figure", "fig4_untrained", "--panel", "a", "--kind", "untrained", "--tasks", "cdi",
-                              "--inputs", json.dumps({"cdi_distance": str(tmp_path / "d.npy"),
-                                                      "cdi_index": str(tmp_path / "i.csv"),
-                                                      "summary": str(tmp_path / "s.json")}),
-                              "--pdf", "x.pdf", "--png", "x.png"])
-    fig = figure.panel_untrained(args, plots.setup_style({}))
+    request = PanelRequest(tasks=("cdi",), inputs={"cdi_distance": str(tmp_path / "d.npy"),
+                                                   "cdi_index": str(tmp_path / "i.csv"),
+                                                   "summary": str(tmp_path / "s.json")})
+    fig = panel_untrained(request, plots.setup_style({}))
     ax = fig.axes[0]
     assert ax.get_title() == "cdi: d = -0.55 [-0.60, -0.50]"
     assert len(ax.lines) >= 2  # the two medians of the claim's pair groups

@@ -450,7 +450,7 @@ def _seeded_shard(architecture, gain):
     from rnnuniv.cells import make_cell
 
     cell = make_cell(architecture, "tanh")
-    params = cell.init_params(2, 12, 1, seeds=[3, 4, 5], dtype=F64)
+    params = cell.init_params(2, 12, 1, seeds=[3, 4, 5], dtype=F64, scheme="fan_in")  # gain x spectral radius 1
     params["w_rec"] = params["w_rec"] * gain
     inputs = torch.randn(4, 20, 2, generator=torch.Generator().manual_seed(0), dtype=F64)
     conditions = [("zero", np.zeros(2)), ("push", np.array([0.3, -0.2]))]

@@ -300,3 +300,72 @@ def test_cdi_leaky_integrator_fails_the_keep_rule():
     np.testing.assert_allclose(default[None], 0.0, atol=1e-10)
     assert (default[10] > 2 * 0.05).all(), default[10]
     assert (errors(ContextIntegration(n_steps=30))[10] < 2 * 0.05).all()
+
+
+# ---------------------------------------------------------------- input layout (what analyses ask)
+
+def test_flipflop_layout_one_context_and_no_chains():
+    task = FlipFlop(n_bits=2)
+    assert task.input_channels == {"bit 1": 0, "bit 2": 1}
+    assert task.context_channels == () and task.n_contexts == 1
+    inputs = np.array([[0, 0], [1, 0], [0, 0]], dtype=np.float32)   # the third repeats the first
+    chains, values = task.condition_chains(inputs)
+    assert chains == [[0], [1]] and values.tolist() == [0, 0, 0]
+    assert task.reference_conditions(inputs).tolist() == [0, 2]       # weakest input, tied
+    assert task.rest_conditions(inputs) == [0]
+    np.testing.assert_array_equal(task.context_of(task.probe().inputs), 0)
+
+
+def test_sine_layout_chains_by_command():
+    task = SineWave()
+    assert task.input_channels == {"command": 0}
+    x = np.array([[0.5], [0.0], [1.0], [0.25], [0.5]])
+    chains, values = task.condition_chains(x)
+    assert chains == [[1, 3, 0, 2]]                                   # sorted by x; the repeat left out
+    np.testing.assert_array_equal(values, x[:, 0])
+    assert task.reference_conditions(x).tolist() == [1]               # the smallest command
+    np.testing.assert_array_equal(task.relevant_channel(x), 0)
+
+
+def test_cdi_layout_contexts_streams_chains_and_reference():
+    task = ContextIntegration()
+    layout = task.input_channels
+    assert layout == {"stream 1": 0, "stream 2": 1, "context 1": 2, "context 2": 3}
+    assert task.context_channels == (layout["context 1"], layout["context 2"]) and task.n_contexts == 2
+    probe = task.probe()
+    np.testing.assert_array_equal(task.context_of(probe.inputs) + 1, probe.conditions["context"])
+    np.testing.assert_array_equal(task.relevant_channel(probe.inputs), probe.conditions["context"] - 1)
+    names, inputs = zip(*task.fixed_point_conditions(n_grid=3))
+    inputs = np.stack(inputs)[[5, 0, 3, 1, 4, 2]]                      # shuffled: ctx2 +, ctx1 -, ...
+    chains, values = task.condition_chains(inputs)
+    assert chains == [[1, 3, 5], [2, 4, 0]]                           # per context, by relevant stream
+    np.testing.assert_allclose(values, [0.5, -0.5, -0.5, 0.0, 0.0, 0.5])
+    assert task.reference_conditions(inputs).tolist() == [3]          # context 1, zero stream
+    assert task.rest_conditions(inputs) == [3, 4]
+    tied = np.stack([v for _, v in task.fixed_point_conditions(n_grid=4)])
+    assert task.reference_conditions(tied).tolist() == [1, 2]         # +-mu_max / 3 in context 1
+
+
+def test_a_task_with_only_the_abstract_methods_has_a_working_layout():
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    from rnnuniv.tasks import Task
+
+    @dataclass(frozen=True)
+    class Toy(Task):
+        name: ClassVar[str] = "toy"
+        n_inputs: ClassVar[int] = 2
+        n_outputs: ClassVar[int] = 1
+        n_steps: int = 5
+
+        def fixed_point_conditions(self, n_grid=None):
+            return [("a", np.array([1.0, 0.0])), ("b", np.array([0.0, 0.5]))]
+
+    task = Toy()
+    inputs = np.stack([v for _, v in task.fixed_point_conditions()])
+    assert task.input_channels == {"input 1": 0, "input 2": 1} and task.n_contexts == 1
+    assert task.condition_chains(inputs)[0] == [[0], [1]]
+    assert task.reference_conditions(inputs).tolist() == [1] and task.rest_conditions(inputs) == [1]
+    with pytest.raises(ValueError, match=r"\[C, 2\]"):
+        task.context_of(np.zeros((3, 4)))

@@ -223,7 +223,7 @@ def oscillator_graph(theta: float, n_conditions: int = 3):
     conditions = np.linspace(0, 1, n_conditions)
     fixed = [find_fixed_points(dynamics.step, torch.tensor([x], dtype=DOUBLE), start, **FAST)[0] for x in conditions]
     points = topology.points_from_fixed_points([fixed], dynamics)
-    chains, values = topology.condition_chains("sine", conditions[:, None])
+    chains, values = make_task("sine").condition_chains(conditions[:, None])
     return topology.bifurcation_graphs(points, chains, values, n_steps=100)[0]
 
 
@@ -253,7 +253,7 @@ def test_sine_summary_tracks_commanded_frequency():
     start = 0.3 * torch.randn(1, 32, 2, generator=torch.Generator().manual_seed(0), dtype=DOUBLE)
     fixed = [find_fixed_points(step, torch.as_tensor(x, dtype=DOUBLE), start, **FAST)[0] for x in inputs]
     points = topology.points_from_fixed_points([fixed])
-    chains, values = topology.condition_chains("sine", np.array(inputs))
+    chains, values = task.condition_chains(np.array(inputs))
     graph = topology.bifurcation_graphs(points, chains, values, condition_names=names)[0]
     summary = topology.sine_summary(graph, values, task.frequency)
     assert summary["frac_oscillatory"] == 1.0 and summary["n_conditions"] == 5

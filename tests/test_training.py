@@ -184,3 +184,55 @@ def test_validation_loss_in_chunks_equals_one_pass():
     assert training.VALIDATION_CHUNK < 150
     torch.testing.assert_close(chunked, one_pass, rtol=1e-6, atol=0)
     torch.testing.assert_close(variance, training.target_variance(targets))
+
+
+def test_non_finite_step_rolls_back_to_the_weights_before_the_update_and_halves_the_rate():
+    """A network whose weights went non-finite returns exactly to its weights and optimiser state
+    before its last update, its learning rate halves and it skips the step; the others step on.
+    After max_rollbacks it is recorded as diverged."""
+    from rnnuniv import training
+
+    task = make_task("flipflop", n_steps=10)
+    cell = make_cell("vanilla", "tanh")
+    config = TrainingConfig(n_steps=10, batch_size=8, checkpoint_every=0, max_rollbacks=2)
+    state = training.init_state(cell, task, 6, SEEDS, config)
+    l2, lr = torch.full((4,), 1e-5), torch.full((4,), 0.01)
+    training.train_step(cell, task, state, l2, lr, 6, config)
+    before_update = {k: v.clone() for k, v in state.previous["param"].items()}
+    moment_before = {k: v.clone() for k, v in state.previous["m"].items()}
+    state.params["w_rec"][1, 0, 0] = float("inf")  # a runaway update of network 1
+    others = {k: v[[0, 2, 3]].clone() for k, v in state.params.items()}
+    training.train_step(cell, task, state, l2, lr, 6, config)
+    for k in state.params:
+        assert torch.equal(state.params[k][1], before_update[k][1]), k
+        assert not torch.equal(state.params[k][[0, 2, 3]], others[k]), k  # the others stepped
+    b1 = config.adam_betas[0]  # the skipped step decays m with a zero gradient
+    assert torch.allclose(state.moments["m"]["w_rec"][1], b1 * moment_before["w_rec"][1])
+    assert state.lr_scale.tolist() == [1.0, 0.5, 1.0, 1.0] and state.rollbacks.tolist() == [0, 1, 0, 0]
+    assert state.alive.all()
+    for step in range(2):  # two more runaways: the second exceeds max_rollbacks = 2
+        state.params["w_rec"][1, 0, 0] = float("nan")
+        training.train_step(cell, task, state, l2, lr, 6, config)
+    assert state.rollbacks[1] == 2 and state.diverged_step.tolist() == [-1, 3, -1, -1]
+
+
+def test_without_rollbacks_a_non_finite_step_freezes_the_network():
+    lrs = [0.02, 0.02, 1e6, 0.02]
+    task = make_task("flipflop", n_steps=30)
+    config = TrainingConfig(n_steps=40, batch_size=32, lr_decay_steps=500, checkpoint_every=0, max_rollbacks=0)
+    _, records = train_shard(make_cell("vanilla", "relu"), task, 16, SEEDS, [1e-5] * 4, lrs, config, progress=False)
+    _, rescued = _train(lrs=lrs, n_steps=40, activation="relu")
+    assert records[2]["n_rollbacks"] == 0 and records[2]["diverged_step"] is not None
+    assert rescued[2]["n_rollbacks"] == 3 and rescued[2]["diverged_step"] > records[2]["diverged_step"]
+    assert [r["n_rollbacks"] for r in rescued] == [0, 0, 3, 0]
+
+
+def test_reference_width_scales_the_learning_rate_by_reference_over_width():
+    population = {"architectures": ["gru"], "activations": ["tanh"], "hidden_sizes": [32, 64, 128],
+                  "l2": [1e-5], "learning_rates": [0.003], "n_seeds": 2, "shard_size": 2}  # fmt: skip
+    plain = build_population("sine", population, study_seed=0)
+    assert (plain["learning_rate"] == 0.003).all()
+    scaled = build_population("sine", {**population, "lr_reference_width": 32}, study_seed=0)
+    rates = scaled.groupby("n_hidden")["learning_rate"].unique()
+    assert {n: list(r) for n, r in rates.items()} == {32: [0.003], 64: [0.0015], 128: [0.00075]}
+    assert (scaled["network_id"] == plain["network_id"]).all() and (scaled["seed"] == plain["seed"]).all()

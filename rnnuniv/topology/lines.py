@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnuniv.tasks import ContextIntegration
+
 LINE_DEFAULTS = {
     "slow_speed_fraction": 0.01,
     "min_line_points": 5,
@@ -99,21 +101,10 @@ def line_attractor(
     return record
 
 
-def cdi_contexts(condition_inputs: np.ndarray) -> list[int | None]:
-    """Per context (0, 1), the condition whose stream inputs (channels 0, 1) are nearest zero.
-
-    The CDI input layout: channels 0, 1 the two streams, channels 2, 3 the one-hot context.
-    """
-    inputs = np.asarray(condition_inputs, dtype=np.float64)
-    if inputs.ndim != 2 or inputs.shape[1] != 4:
-        raise ValueError(f"CDI condition inputs must be [C, 4], got {inputs.shape}")
-    context = inputs[:, 2:4].argmax(1)
-    stream = np.abs(inputs[:, :2]).sum(1)
-    out = []
-    for k in (0, 1):
-        candidates = np.flatnonzero(context == k)
-        out.append(int(candidates[np.argmin(stream[candidates])]) if candidates.size else None)
-    return out
+def cdi_contexts(condition_inputs: np.ndarray, task=None) -> list[int | None]:
+    """Per context, the condition whose non-context inputs are nearest zero, as the task lays out
+    its inputs (``Task.rest_conditions``; default the CDI layout: streams 0, 1, contexts 2, 3)."""
+    return (task or ContextIntegration()).rest_conditions(condition_inputs)
 
 
 def cdi_summary(

@@ -1,7 +1,8 @@
 """Sine and CDI: fixed points over a grid of conditions, as counts and stability types.
 
-Nodes are ``(condition, fixed point)`` at every condition of the grid. Conditions are ordered into
-chains (sine: by the command ``x``; CDI: per context by the relevant stream's value ``u``). Nodes
+Nodes are ``(condition, fixed point)`` at every condition of the grid. The task orders conditions
+into chains (``Task.condition_chains``; sine: by the command ``x``; CDI: per context by the
+relevant stream's value ``u``). Nodes
 at consecutive grid values are matched by the assignment of least total distance between their
 representative states (Hungarian algorithm): matched pairs are edges (``kind="continuation"``),
 an unmatched node is a birth or a death (a bifurcation).
@@ -37,25 +38,14 @@ from .points import Points, add_nodes, skeleton_nodes
 SIGNATURE_FEATURES = ("n_stable", "n_unstable", "n_marginal", "principal_spiral", "n_slow_modes")
 
 
-def condition_chains(task_name: str, condition_inputs: np.ndarray) -> tuple[list[list[int]], np.ndarray]:
-    """Conditions ordered along the grid, and each one's grid value.
+def condition_chains(task, condition_inputs: np.ndarray) -> tuple[list[list[int]], np.ndarray]:
+    """``task.condition_chains(condition_inputs)`` for a task object or a registered task's name
+    (the chains depend on the input layout only, never on task parameters)."""
+    if isinstance(task, str):
+        from rnnuniv.tasks import make_task
 
-    sine: one chain sorted by the command (input channel 0); cdi: one chain per context (one-hot
-    channels 2, 3) sorted by the relevant stream; flip-flop: each condition alone. Conditions
-    repeating an earlier input vector are left out. Returns ``(chains, value [C])``.
-    """
-    inputs = np.asarray(condition_inputs, dtype=np.float64)
-    n = len(inputs)
-    unique = [c for c in range(n) if not any(np.array_equal(inputs[c], inputs[d]) for d in range(c))]
-    if task_name == "sine":
-        value = inputs[:, 0]
-        return [sorted(unique, key=lambda c: value[c])], value
-    if task_name == "cdi":
-        context = inputs[:, 2:4].argmax(1)
-        value = inputs[np.arange(n), context]
-        chains = [sorted((c for c in unique if context[c] == k), key=lambda c: value[c]) for k in (0, 1)]
-        return [ch for ch in chains if ch], value
-    return [[c] for c in unique], np.zeros(n)
+        task = make_task(task)
+    return task.condition_chains(condition_inputs)
 
 
 def bifurcation_graphs(

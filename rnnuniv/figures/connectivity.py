@@ -1,8 +1,8 @@
-"""Panels of the connectivity-dynamics figures figC1-figC3 (called from scripts/figure.py).
+"""Panels of the connectivity-dynamics figures figC1-figC3 (beyond the paper), over every task.
 
-Each panel function takes the parsed figure arguments (``args.tasks``, ``args.inputs``: name ->
-path) and the figure options, and returns a matplotlib figure. :data:`PANELS` maps the
-``--kind`` names of scripts/figure.py to them.
+Each panel function takes the panel's request (``request.tasks``, ``request.inputs``: name ->
+path) and the figure options, and returns a matplotlib figure; the registry
+(:mod:`rnnuniv.figures.registry`) names their kinds and inputs.
 
 - ``connectivity_dimension`` (figC1): per task, the dimension of each kept network's probe
   activity (cross-block participation ratio / n) against the participation rank of its
@@ -26,7 +26,7 @@ import pandas as pd
 from matplotlib.colors import LogNorm, TwoSlopeNorm
 from matplotlib.ticker import NullFormatter
 
-from . import io, plots
+from rnnuniv import io, plots
 
 RANK = "participation_rank_candidate"
 DIMENSION = "participation_ratio_cross"
@@ -46,15 +46,16 @@ def _random_mode(path) -> pd.DataFrame:
                                                "settled"))
 
 
-def panel_connectivity_dimension(args, options):
-    fig, axes = plots.new_figure(len(args.tasks), 1, options, height_per_row=2.6)
-    modes = _random_mode(args.inputs["random_mode"])
+def panel_connectivity_dimension(request, options):
+    """figC1: activity dimension against candidate-block rank, over the random-mode curves (module docstring)."""
+    fig, axes = plots.new_figure(len(request.tasks), 1, options, height_per_row=2.6)
+    modes = _random_mode(request.inputs["random_mode"])
     kind = str(modes["kind"].iloc[0]) if len(modes) else None
     modes = modes[modes["kind"] == kind]
     gains = sorted(modes["gain"].unique())
     shades = plt.get_cmap("Greys")(np.linspace(0.35, 0.9, max(len(gains), 1)))
-    for ax, task in zip(axes[0], args.tasks):
-        table = _dynamics_table(args.inputs[f"{task}_dynamics"])
+    for ax, task in zip(axes[0], request.tasks):
+        table = _dynamics_table(request.inputs[f"{task}_dynamics"])
         table = table[np.isfinite(pd.to_numeric(table.get(DIMENSION), errors="coerce"))]
         if table.empty:
             plots.empty_panel(ax, title=task)
@@ -90,10 +91,11 @@ def panel_connectivity_dimension(args, options):
     return fig
 
 
-def panel_lyapunov_spectra(args, options):
-    fig, axes = plots.new_figure(len(args.tasks), 1, options)
-    for ax, task in zip(axes[0], args.tasks):
-        table = _dynamics_table(args.inputs[f"{task}_dynamics"])
+def panel_lyapunov_spectra(request, options):
+    """figC2: Lyapunov spectra, mean +/- s.e.m. per architecture (module docstring)."""
+    fig, axes = plots.new_figure(len(request.tasks), 1, options)
+    for ax, task in zip(axes[0], request.tasks):
+        table = _dynamics_table(request.inputs[f"{task}_dynamics"])
         columns = sorted((c for c in table.columns if c.startswith("lyapunov_")), key=lambda c: int(c.split("_")[1]))
         if table.empty or not columns:
             plots.empty_panel(ax, title=task)
@@ -136,8 +138,9 @@ def _heatmap(ax, grid: pd.DataFrame, values: str, cmap, norm, label: str, fmt: s
     ax.figure.colorbar(mesh, ax=ax, fraction=0.046, pad=0.04).set_label(label)
 
 
-def panel_random_mode_phase(args, options):
-    modes = _random_mode(args.inputs["random_mode"])
+def panel_random_mode_phase(request, options):
+    """figC3: the random-mode grid as heat maps of chaos and dimension (module docstring)."""
+    modes = _random_mode(request.inputs["random_mode"])
     kinds = list(dict.fromkeys(modes["kind"].astype(str))) or ["none"]
     fig, axes = plots.new_figure(2, len(kinds), options)
     if modes.empty:
@@ -160,11 +163,3 @@ def panel_random_mode_phase(args, options):
         axes[row, 0].set_title(f"chaos: $\\lambda_{{max}}$ > 0 (N = {n})")
         axes[row, 1].set_title("dimension of activity (fp: fixed point)")
     return fig
-
-
-#: ``--kind`` name in scripts/figure.py -> panel function.
-PANELS = {
-    "connectivity_dimension": panel_connectivity_dimension,
-    "lyapunov_spectra": panel_lyapunov_spectra,
-    "random_mode_phase": panel_random_mode_phase,
-}
