@@ -76,7 +76,7 @@ def _grid_summaries(task, points, arrays, ids, options, marginal_tol) -> tuple[l
     """Graphs and per-network summaries (signature, smooth table, the task's numbers) on the grid."""
     names = [str(n) for n in arrays["condition_names"].tolist()]
     condition_inputs = np.asarray(arrays["condition_inputs"], dtype=np.float64)
-    chains, values = condition_chains(task.name, condition_inputs)
+    chains, values = condition_chains(task, condition_inputs)
     graphs = bifurcation_graphs(
         points, chains, values, ids, names, marginal_tol=marginal_tol, n_steps=task.n_steps,
         **_pick(options, GRID_OPTIONS),
