@@ -388,7 +388,7 @@ def _read_slow(arrays: Mapping[str, np.ndarray], n_networks: int) -> list[dict[s
         )
     index = np.asarray(arrays["slow_network_index"])
     points, values = (np.asarray(arrays[k]) for k in ("slow_points", "slow_eigenvalues"))
-    if not index.size:  # written with no sample at all: 1-D empty arrays
+    if points.ndim == 1:  # written with no sample at all: 1-D empty arrays
         points, values = points.reshape(0, 0), values.reshape(0, 0)
     out = []
     for i in range(n_networks):
