@@ -45,7 +45,7 @@ def parse_args(argv=None):
         type=json_argument,
         default={},
         help="JSON: n_grid, n_inits, noise_scale, seed, n_modes, manifold_length_fraction, network_chunk, "
-        "slow_manifold (cdi: {n_seeds, iterations, max_slide, tau_factor, speed_cap, spacing}), and any "
+        "slow_manifold (cdi: {n_seeds, iterations, tau_factor, speed_cap, spacing}), and any "
         "find_fixed_points option (tol_q, tol_unique, max_q_slow, adam_iters, newton_iters, ...)",
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")

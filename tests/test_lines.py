@@ -24,7 +24,7 @@ from rnnuniv.fixedpoints import (
     sample_slow_manifold,
     seed_states,
     shard_fixed_points,
-    slow_damping,
+    slow_boundary,
     write_shard,
 )
 from rnnuniv.topology import LINE_DEFAULTS, cdi_summary, line_attractor
@@ -115,12 +115,18 @@ def test_plane_attractor_is_not_one_dimensional():
     assert record["line_variance"] < LINE_DEFAULTS["line_variance"]
 
 
-def test_damping_keeps_the_slow_boundary_mode_within_max_slide():
-    mu = slow_damping(35, 1.0, 8, 0.1)
-    boundary = 1 - math.exp(-1 / 35)
-    assert 0.9 <= (mu / (boundary**2 + mu)) ** 8 < 0.91
-    fast = 1 - math.exp(-1 / 5)  # a tau = 5-step mode mostly collapses in the same 8 steps
-    assert (mu / (fast**2 + mu)) ** 8 < 0.1
+def test_relaxation_collapses_fast_modes_and_keeps_slow_ones_in_place():
+    """A linear map with modes at tau = 2T (slow), T/2 and 2 steps (fast): one relaxation leaves the
+    slow coordinate exactly where the seed had it and removes the fast ones."""
+    diagonal = [math.exp(-1 / (2 * T)), math.exp(-2 / T), math.exp(-1 / 2), 0.1]
+    step = linear_map(diagonal, [[0.0, 0.0, 0.0, 0.0]])
+    seeds = torch.tensor([[[0.7, 0.3, -0.2, 0.5], [-0.4, -0.1, 0.6, 0.2]]], dtype=torch.float64)
+    (sample,) = sample_slow_manifold(step, torch.zeros(1, dtype=torch.float64), seeds, [1.0], [1.0], T,
+                                     iterations=1, speed_cap=1.0)  # fmt: skip
+    points = sample["points"].numpy()
+    assert sorted(points[:, 0].round(12)) == [-0.4, 0.7]
+    assert np.abs(points[:, 1:]).max() < 1e-12
+    assert slow_boundary(T, 1.0) == pytest.approx(1 - math.exp(-1 / T))
 
 
 def relu_integrator(n_hidden=4):

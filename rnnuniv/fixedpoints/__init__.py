@@ -56,7 +56,7 @@ from .finder import _select_points, find_fixed_points
 from .initial import probe_scales, rms_spread, sample_initial_states
 from .linearise import Jacobian, Step, linearized_frequency, n_marginal
 from .results import FixedPoints, Manifold, summarize
-from .slow import SLOW_DEFAULTS, SLOW_VERSION, sample_slow_manifold, seed_states, slow_damping
+from .slow import SLOW_DEFAULTS, SLOW_VERSION, sample_slow_manifold, seed_states, slow_boundary
 from .shard import (
     SLOW_ARRAYS,
     FixedPointShard,
@@ -88,5 +88,5 @@ __all__ = [
     "SLOW_VERSION",
     "sample_slow_manifold",
     "seed_states",
-    "slow_damping",
+    "slow_boundary",
 ]

@@ -78,10 +78,10 @@ def shard_fixed_points(
         of a large shard. Initial states are drawn for all networks at once, as without chunks,
         and each network's search is independent of the others: the result does not depend on it.
     slow_manifold: options of :func:`sample_slow_manifold` (``n_seeds``, ``iterations``,
-        ``max_slide``, ``tau_factor``, ``speed_cap``, ``spacing``; :data:`SLOW_DEFAULTS`), or
+        ``tau_factor``, ``speed_cap``, ``spacing``; :data:`SLOW_DEFAULTS`), or
         ``None`` (no slow samples). Then also ``slow_conditions`` (indices into ``conditions``
         where the slow manifold is sampled, e.g. CDI's zero-stream conditions) and ``n_steps``
-        (the task's trial length, which sets the damping) are needed.
+        (the task's trial length, which sets the fast-slow boundary) are needed.
 
     Returns ``(arrays, table)``: per-point arrays concatenated over networks and conditions
     (``network_index``, ``condition_index``, ``points``, ``inputs``, ``q``, ``is_fixed``,

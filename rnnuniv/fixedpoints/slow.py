@@ -10,16 +10,18 @@ manifold, and no further:
 
 1. **Seeds.** ``n_seeds`` probe states per network, evenly strided over its trials and steps
    (:func:`seed_states`): the integration drives them along the line, so they cover it.
-2. **Fast-slow relaxation.** ``iterations`` Levenberg-Marquardt steps with a damping ``mu`` fixed
-   in advance, ``dh = -(A^T A + mu I)^{-1} A^T r`` (``A = dF/dh - I``, ``r = F(h) - h``); per
-   point the step at ``mu`` is taken if it lowers q, else the one at ``10 mu``, else ``100 mu``.
-   For a linear map a mode with ``|1 - lambda| = s`` keeps the fraction ``mu / (s^2 + mu)`` of
-   its offset per step: fast modes collapse (the state lands on the slow manifold) while slow
-   modes barely move (the state stays where the probe put it along the line). ``mu`` is set so
-   that over all iterations a mode at the slow-mode boundary of
-   :mod:`rnnuniv.topology.lines` (``tau = tau_factor T``, ``s_T = 1 - exp(-1 / (tau_factor T))``)
-   slides by at most ``max_slide`` of its offset: ``(1 + s_T^2 / mu)^(-iterations) >= 1 - max_slide``,
-   i.e. ``mu = iterations s_T^2 / -ln(1 - max_slide)`` (:func:`slow_damping`).
+2. **Fast-slow relaxation.** ``iterations`` truncated Gauss-Newton steps on ``F(h) = h``: with
+   ``A = dF/dh - I = U diag(sigma) V^T`` and ``r = F(h) - h``, ``dh = -sum_{sigma_i > s_T} v_i (u_i . r)
+   / sigma_i``, where ``s_T = 1 - exp(-1 / (tau_factor T))`` is ``|1 - lambda|`` of a mode at the
+   slow-mode boundary of :mod:`rnnuniv.topology.lines` (``tau = tau_factor T``). The step solves
+   for the fast directions only and never moves along a direction whose ``sigma`` is below the
+   boundary: the state lands on the slow manifold (one step for a linear map) and stays where the
+   probe put it along a slow line instead of sliding to the line's isolated fixed points, as a
+   converging finder does. A damped (Levenberg-Marquardt) step would be a soft filter
+   ``sigma^2 / (sigma^2 + mu)`` that either leaves modes of a few to ``T`` steps uncollapsed or lets
+   points slide along the line; gated networks have many such modes. Per point the longest of the
+   steps ``alpha dh`` (``alpha`` = 1, 1/2, 1/4) that lowers q is taken; a point none of them
+   improves is done.
 3. **Keep and thin.** Points with speed ``sqrt(2 q) < speed_cap * probe_speed`` are kept (the
    line criterion's own ``slow_speed_fraction`` is applied later, by the topology stage, and may
    be anything up to ``speed_cap`` without rerunning this), then thinned greedily in order of
@@ -41,30 +43,27 @@ from .finder import _expand_inputs, _select_points
 from .linearise import Jacobian, Step, _jacobians
 from .optimise import _speed
 
-__all__ = ["SLOW_DEFAULTS", "SLOW_VERSION", "seed_states", "slow_damping", "sample_slow_manifold"]
+__all__ = ["SLOW_DEFAULTS", "SLOW_VERSION", "seed_states", "slow_boundary", "sample_slow_manifold"]
 
 SLOW_VERSION = 1  # layout of the shard's slow_* arrays; readers refuse other versions
 SLOW_DEFAULTS = {
     "n_seeds": 256,
-    "iterations": 8,
-    "max_slide": 0.1,
+    "iterations": 5,
     "tau_factor": 1.0,
     "speed_cap": 0.1,
     "spacing": 0.02,
 }
-_DAMPING_STEPS = (1.0, 10.0, 100.0)  # multiples of mu tried per iteration (longest step first)
+_STEP_FRACTIONS = (1.0, 0.5, 0.25)  # fractions of the truncated Gauss-Newton step tried per iteration
 
 
-def _damped_step(gram: torch.Tensor, grad: torch.Tensor, damping: float, eye: torch.Tensor) -> torch.Tensor:
-    """``-(G + damping I)^{-1} g`` for ``G [B, n, n]`` (symmetric >= 0), ``g [B, n, 1]``: ``[B, n]``.
-
-    Cholesky and two triangular solves (``G + damping I`` is positive definite); a failed
-    factorisation gives a zero step."""
-    chol, info = torch.linalg.cholesky_ex(gram + damping * eye)
-    half = torch.linalg.solve_triangular(chol, grad, upper=False)
-    move = -torch.linalg.solve_triangular(chol.transpose(-1, -2), half, upper=True).squeeze(-1)
-    move[info != 0] = 0.0
-    return torch.nan_to_num(move, nan=0.0, posinf=0.0, neginf=0.0)
+def _truncated_step(a: torch.Tensor, residual: torch.Tensor, boundary: float) -> torch.Tensor:
+    """``-A_s^+ r`` for ``A [B, n, n]``, ``r [B, n]``: the pseudo-inverse of ``A`` restricted to its
+    singular values above ``boundary`` (from the eigen-decomposition of ``A^T A``), ``[B, n]``."""
+    gram = a.transpose(-1, -2) @ a
+    values, vectors = torch.linalg.eigh(gram)  # ascending sigma^2, right singular vectors
+    inverse = torch.where(values > boundary**2, 1.0 / values.clamp_min(1e-300), 0.0)
+    coords = (vectors.transpose(-1, -2) @ (a.transpose(-1, -2) @ residual.unsqueeze(-1))).squeeze(-1)
+    return torch.nan_to_num(-(vectors @ (inverse * coords).unsqueeze(-1)).squeeze(-1), nan=0.0, posinf=0.0, neginf=0.0)
 
 
 def seed_states(trajectories: torch.Tensor, n_seeds: int) -> torch.Tensor:
@@ -77,12 +76,11 @@ def seed_states(trajectories: torch.Tensor, n_seeds: int) -> torch.Tensor:
     return flat[:, torch.as_tensor(index, device=flat.device)]
 
 
-def slow_damping(n_steps: int, tau_factor: float, iterations: int, max_slide: float) -> float:
-    """The damping ``mu`` of step 2 (module docstring)."""
-    if not 0 < max_slide < 1:
-        raise ValueError(f"max_slide must be in (0, 1), got {max_slide}")
-    boundary = 1.0 - math.exp(-1.0 / (tau_factor * n_steps))
-    return iterations * boundary**2 / -math.log1p(-max_slide)
+def slow_boundary(n_steps: int, tau_factor: float) -> float:
+    """``s_T = 1 - exp(-1 / (tau_factor T))``: ``|1 - lambda|`` of a real mode with ``tau = tau_factor T``."""
+    if n_steps < 1 or tau_factor <= 0:
+        raise ValueError(f"need n_steps >= 1 and tau_factor > 0, got {n_steps}, {tau_factor}")
+    return 1.0 - math.exp(-1.0 / (tau_factor * n_steps))
 
 
 def sample_slow_manifold(
@@ -94,8 +92,7 @@ def sample_slow_manifold(
     n_steps: int,
     *,
     jacobian: Jacobian | None = None,
-    iterations: int = 8,
-    max_slide: float = 0.1,
+    iterations: int = 5,
     tau_factor: float = 1.0,
     speed_cap: float = 0.1,
     spacing: float = 0.02,
@@ -118,31 +115,32 @@ def sample_slow_manifold(
     speed = torch.as_tensor(np.asarray(probe_speed, dtype=np.float64), device=h.device)
     spread = np.asarray(probe_spread, dtype=np.float64)
     jacobians = lambda states, u: _jacobians(step, states, u, jacobian_batch, analytic=jacobian)[0]  # noqa: E731
-    mu = slow_damping(n_steps, tau_factor, iterations, max_slide)
-    eye = torch.eye(n, dtype=h.dtype, device=h.device)
+    boundary = slow_boundary(n_steps, tau_factor)
     with torch.no_grad():
         q = _speed(step(h, inputs), h)
+    active = torch.ones(n_networks * n_seeds, dtype=torch.bool, device=h.device)
     for _ in range(iterations):
+        rows = active.nonzero().squeeze(1)
+        if rows.numel() == 0:
+            break
         a = jacobians(h, inputs)
         with torch.no_grad():
+            a = a.reshape(-1, n, n)[rows]
             a.diagonal(dim1=-2, dim2=-1).sub_(1.0)  # A = J - I
-            residual = step(h, inputs) - h
-            gram = (a.transpose(-1, -2) @ a).reshape(-1, n, n)
-            grad = (a.transpose(-1, -2) @ residual.unsqueeze(-1)).reshape(-1, n, 1)
+            residual = (step(h, inputs) - h).reshape(-1, n)[rows]
+            move = torch.zeros(n_networks * n_seeds, n, dtype=h.dtype, device=h.device)
+            move[rows] = _truncated_step(a, residual, boundary)
+            move = move.view_as(h)
             del a
-            todo = torch.ones(gram.shape[0], dtype=torch.bool, device=h.device)
-            for factor in _DAMPING_STEPS:  # longer steps first; shorter only where they failed
-                rows = todo.nonzero().squeeze(1)
-                if rows.numel() == 0:
-                    break
-                move = torch.zeros(gram.shape[0], n, dtype=h.dtype, device=h.device)
-                move[rows] = _damped_step(gram[rows], grad[rows], factor * mu, eye)
-                trial = h + move.view_as(h)
+            best_h, best_q = h, q
+            for fraction in _STEP_FRACTIONS:
+                trial = h + fraction * move
                 trial_q = torch.nan_to_num(_speed(step(trial, inputs), trial), nan=math.inf)
-                better = (trial_q < q) & todo.view_as(q)
-                h = torch.where(better.unsqueeze(-1), trial, h)
-                q = torch.where(better, trial_q, q)
-                todo &= ~better.reshape(-1)
+                better = trial_q < best_q
+                best_h = torch.where(better.unsqueeze(-1), trial, best_h)
+                best_q = torch.where(better, trial_q, best_q)
+            active &= (best_q < q).reshape(-1)  # a point that no step improves is done
+            h, q = best_h, best_q
     slow = (2.0 * q).sqrt() < speed_cap * speed.unsqueeze(1)
     keep = [
         _select_points(seeds[i], h[i], inputs[i], torch.where(slow[i], q[i], math.inf), spacing * spread[i], None, None)
