@@ -379,7 +379,9 @@ def _read_slow(arrays: Mapping[str, np.ndarray], n_networks: int) -> list[dict[s
     scalars = ("slow_version", "slow_speed_cap", "slow_spacing", "slow_conditions")
     missing = [k for k in (*_SLOW_ARRAYS, *scalars) if k not in arrays]
     if missing:
-        raise ValueError(f"fixed-point shard has slow-manifold samples but lacks {missing} (rerun the fixed-points stage)")
+        raise ValueError(
+            f"fixed-point shard has slow-manifold samples but lacks {missing} (rerun the fixed-points stage)"
+        )
     version = int(arrays["slow_version"])
     if version != SLOW_VERSION:
         raise ValueError(

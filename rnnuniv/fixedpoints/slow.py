@@ -151,7 +151,8 @@ def sample_slow_manifold(
     for i, k in enumerate(keep):
         padded[i, : k.numel()] = k
     points = torch.gather(h, 1, padded.unsqueeze(-1).expand(-1, -1, n))
-    values = torch.linalg.eigvals(jacobians(points, torch.gather(inputs, 1, padded.unsqueeze(-1).expand(-1, -1, inputs.shape[-1]))))
+    point_inputs = torch.gather(inputs, 1, padded.unsqueeze(-1).expand(-1, -1, inputs.shape[-1]))
+    values = torch.linalg.eigvals(jacobians(points, point_inputs))  # [N, width, n], computed once
     values = torch.gather(values, -1, torch.argsort(values.abs(), dim=-1, descending=True, stable=True))
     return [
         {"points": points[i, : k.numel()], "q": q[i, k], "eigenvalues": values[i, : k.numel()]}
