@@ -4,7 +4,8 @@
 Flip-flop: the scaffold graph (memories labelled by their readout code, links through index-1
 saddles, input-pulse transitions; higher-index saddles as counts). Sine and CDI: the fixed points
 over the grid of conditions as a continuation graph, with a topological signature per condition;
-CDI also line attractors from slow points. See ``rnnuniv.topology``. The finder's stored
+CDI also line attractors from slow points (the shard's dense slow-manifold samples when it
+has them, else the finder's points). See ``rnnuniv.topology``. The finder's stored
 eigen-decomposition, marginal tolerance and probe speeds are read from the shard, not recomputed.
 
 Writes ``topology/{shard}.json``: ``{"task", "shard", "condition_names", "condition_inputs",
@@ -16,6 +17,7 @@ node-link data, edges="edges">}}}``; sine/CDI summaries hold ``signature`` ([C][
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from pathlib import Path
@@ -25,6 +27,7 @@ import torch
 
 from rnnuniv import io, topology
 from rnnuniv.cells import make_cell
+from rnnuniv.fixedpoints import read_shard
 from rnnuniv.probes import subset
 from rnnuniv.runtime import json_argument, resolve_device, set_threads
 from rnnuniv.tasks import make_task
@@ -66,6 +69,21 @@ def _pick(options: dict, allowed: tuple[str, ...]) -> dict:
     return {k: v for k, v in options.items() if k in allowed}
 
 
+def cdi_slow_samples(arrays, condition_inputs) -> tuple[list, float | None]:
+    """Per network the shard's slow-manifold samples (``None`` each when it has none: the line test
+    then uses the finder's points), and the speed cap they were kept at."""
+    shard = read_shard(arrays)  # checks the samples' version
+    if shard.slow_conditions is None:
+        logging.getLogger(__name__).warning("no slow-manifold samples in the shard: line test on the finder's points")
+        return [None] * len(shard.networks), None
+    needed = [c for c in topology.cdi_contexts(condition_inputs) if c is not None]
+    if not set(needed) <= set(shard.slow_conditions):
+        raise io.CorruptFileError(
+            "fixed points", f"slow-manifold samples at conditions {shard.slow_conditions}, the line test needs {needed}"
+        )
+    return [network.slow for network in shard.networks], shard.slow_speed_cap
+
+
 def grid_summaries(task, points, arrays, ids, options, marginal_tol) -> tuple[list, list]:
     """Sine/CDI graphs and per-network summaries (signature, smooth table, task numbers)."""
     names = [str(n) for n in arrays["condition_names"].tolist()]
@@ -81,9 +99,11 @@ def grid_summaries(task, points, arrays, ids, options, marginal_tol) -> tuple[li
         for key in ("probe_speed", "probe_spread"):
             if key not in arrays:
                 raise io.CorruptFileError("fixed points", f"no '{key}' (rerun the fixed-points stage)")
+        slow, cap = cdi_slow_samples(arrays, condition_inputs)
         summaries = [
             topology.cdi_summary(p, condition_inputs, float(arrays["probe_speed"][i]),
-                                 float(arrays["probe_spread"][i]), task.n_steps, **_pick(options, CDI_OPTIONS))
+                                 float(arrays["probe_spread"][i]), task.n_steps, slow=slow[i],
+                                 slow_speed_cap=cap, **_pick(options, CDI_OPTIONS))
             for i, p in enumerate(points)
         ]  # fmt: skip
     for g, s in zip(graphs, summaries):
