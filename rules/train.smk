@@ -15,7 +15,7 @@
 # (Persistence._serialize_param_builtin, _params). So the bookkeeping options travel as a
 # `BookkeepingOptions` param: formatted into the command line by str(), invisible to the
 # params trigger, and lint-clean (a global in the shell template is not). The checkpoint
-# fingerprint (rnnuniv.training.shard_fingerprint) leaves them out too.
+# fingerprint (rnnuniv.checkpoints.shard_fingerprint) leaves them out too.
 # tests/test_faults.py::test_checkpoint_and_log_interval_changes_plan_nothing guards this.
 # (BookkeepingOptions is defined in rules/common.smk.)
 

@@ -10,7 +10,10 @@ Writes ``fixed_points/{shard}.npz`` (per point: network and condition index, sta
 eigenvalues, leading eigenvectors, stability, manifold label, ``n_marginal``, readout; per
 network ``probe_speed`` and ``probe_spread`` of its probe trajectories; the ``marginal_tol`` used)
 and ``{shard}.csv`` (one row per network and condition; a continuum counts as one manifold, never
-as hundreds of points). The topology stage reads all of these back rather than recomputing them.
+as hundreds of points). With the option ``slow_manifold`` (CDI only), the slow manifold at each
+context's zero-stream condition is also sampled densely from the probe states
+(``rnnuniv.fixedpoints.slow``) and stored as the shard's ``slow_*`` arrays, for the line-attractor
+test of the topology stage. The topology stage reads all of these back rather than recomputing them.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from rnnuniv.networks import load_shard_networks
 from rnnuniv.probes import state_rows
 from rnnuniv.runtime import json_argument, resolve_device, set_threads
 from rnnuniv.tasks import make_task
+from rnnuniv.topology.lines import cdi_contexts
 
 
 def parse_args(argv=None):
@@ -40,7 +44,8 @@ def parse_args(argv=None):
         "--options",
         type=json_argument,
         default={},
-        help="JSON: n_grid, n_inits, noise_scale, seed, n_modes, manifold_length_fraction, network_chunk, and any "
+        help="JSON: n_grid, n_inits, noise_scale, seed, n_modes, manifold_length_fraction, network_chunk, "
+        "slow_manifold (cdi: {n_seeds, iterations, tau_factor, speed_cap, spacing}), and any "
         "find_fixed_points option (tol_q, tol_unique, max_q_slow, adam_iters, newton_iters, ...)",
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
@@ -56,12 +61,19 @@ def main(argv=None) -> int:
     set_threads(args.threads)
     options = dict(args.options)
     n_grid = options.pop("n_grid", None)
+    slow_manifold = options.pop("slow_manifold", None)
     device = resolve_device(args.device)
     cell, chosen, ids, _, meta = load_shard_networks(
         args.weights, args.networks, statuses=("kept",), dtype=torch.float64, device=device
     )
     task = make_task(args.task, **args.task_params)
     conditions = task.fixed_point_conditions(n_grid)
+    slow_conditions = []
+    if slow_manifold is not None:
+        if task.name != "cdi":
+            raise SystemExit(f"slow_manifold sampling is defined for the cdi task's line conditions, not {task.name}")
+        inputs = np.stack([np.asarray(u, dtype=np.float64) for _, u in conditions])
+        slow_conditions = [c for c in cdi_contexts(inputs) if c is not None]
     states = io.load_npz(args.states, required=("network_ids", "hidden"))
     take = state_rows(states, ids, args.states)
     trajectories = states["hidden"][take]
@@ -74,17 +86,21 @@ def main(argv=None) -> int:
         torch.as_tensor(trajectories, device=device),
         conditions,
         n_hidden=int(meta["n_hidden"]),
+        slow_manifold=slow_manifold,
+        slow_conditions=slow_conditions,
+        n_steps=task.n_steps,
         **options,
     )
     write_shard(args.output_npz, ids, arrays)
     table.insert(0, "network_id", [ids[i] for i in table.pop("network_index")])
     io.write_csv(args.output_csv, table)
     log.info(
-        "shard %s: %d kept networks x %d conditions, %d points",
+        "shard %s: %d kept networks x %d conditions, %d points, %d slow-manifold samples",
         meta["shard"],
         len(ids),
         len(conditions),
         len(arrays["q"]),
+        len(arrays.get("slow_q", ())),
     )
     return 0
 

@@ -4,7 +4,8 @@
 Flip-flop: the scaffold graph (memories labelled by their readout code, links through index-1
 saddles, input-pulse transitions; higher-index saddles as counts). Sine and CDI: the fixed points
 over the grid of conditions as a continuation graph, with a topological signature per condition;
-CDI also line attractors from slow points; any other task the signature alone. See
+CDI also line attractors from slow points (the shard's dense slow-manifold samples when it has
+them, else the finder's points); any other task the signature alone. See
 ``rnnuniv.topology`` (the per-task choice: ``rnnuniv.topology.stage``). The finder's stored
 eigen-decomposition, marginal tolerance and probe speeds are read from the shard, not recomputed.
 

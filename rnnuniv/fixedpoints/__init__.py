@@ -42,7 +42,8 @@ is zero exactly at fixed points and small at slow points. From many initial stat
 Modules: ``finder`` (:func:`find_fixed_points`, clean-up and de-duplication), ``optimise`` (steps
 1-2), ``linearise`` (step 4, :func:`n_marginal`, :func:`linearized_frequency`), ``manifolds``
 (step 5), ``results`` (:class:`FixedPoints`, :class:`Manifold`, :func:`summarize`), ``initial``
-(:func:`sample_initial_states`, :func:`probe_scales`), and ``shard``: the one writer
+(:func:`sample_initial_states`, :func:`probe_scales`), ``slow`` (:func:`sample_slow_manifold`: dense
+slow points along a slow manifold, for the line-attractor test), and ``shard``: the one writer
 (:func:`shard_fixed_points`, :func:`write_shard`) and reader (:func:`read_shard`,
 :func:`load_shard`) of the fixed-point shard ``.npz``.
 
@@ -55,7 +56,9 @@ from .finder import _select_points, find_fixed_points
 from .initial import probe_scales, rms_spread, sample_initial_states
 from .linearise import Jacobian, Step, linearized_frequency, n_marginal
 from .results import FixedPoints, Manifold, summarize
+from .slow import SLOW_DEFAULTS, SLOW_VERSION, sample_slow_manifold, seed_states, slow_boundary
 from .shard import (
+    SLOW_ARRAYS,
     FixedPointShard,
     NetworkPoints,
     load_shard,
@@ -80,4 +83,10 @@ __all__ = [
     "load_shard",
     "FixedPointShard",
     "NetworkPoints",
+    "SLOW_ARRAYS",
+    "SLOW_DEFAULTS",
+    "SLOW_VERSION",
+    "sample_slow_manifold",
+    "seed_states",
+    "slow_boundary",
 ]

@@ -11,7 +11,13 @@ every fixed-point condition of the task. Keys:
   ``condition_index``, ``points [P, S]``, ``inputs [P, m]``, ``q``, ``is_fixed``, ``eigenvalues
   [P, S]`` sorted by modulus, ``right_eigenvectors [P, S, k]`` and ``left_eigenvectors [P, k, S]``
   of the ``k`` leading modes, ``input_jacobians [P, S, m]``, ``n_unstable``, ``cluster``
-  (manifold label, -1 isolated), ``n_marginal``, ``outputs [P, p]`` (readout at the point).
+  (manifold label, -1 isolated), ``n_marginal``, ``outputs [P, p]`` (readout at the point);
+- optionally, dense slow-manifold samples (:mod:`rnnuniv.fixedpoints.slow`) at some conditions,
+  per sample ``[R]`` (:data:`SLOW_ARRAYS`): ``slow_network_index``, ``slow_condition_index``,
+  ``slow_points [R, S]``, ``slow_q``, ``slow_eigenvalues [R, S]`` sorted by modulus; scalars
+  ``slow_version`` (:data:`SLOW_VERSION`; a reader refuses another), ``slow_speed_cap`` and
+  ``slow_spacing`` (the options they were kept and thinned at), and ``slow_conditions`` (the
+  condition indices sampled). A reader gets them per network as :attr:`NetworkPoints.slow`.
 
 :func:`shard_fixed_points` computes these arrays and :func:`write_shard` writes them;
 :func:`read_shard` / :func:`load_shard` split a file back into one :class:`NetworkPoints` per
@@ -20,6 +26,8 @@ network (a :class:`FixedPointShard`). Readers take the stored linearisation; the
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass, field, fields
 from functools import partial
 from pathlib import Path
@@ -32,9 +40,10 @@ from .finder import find_fixed_points
 from .initial import probe_scales, rms_spread, sample_initial_states
 from .linearise import linearized_frequency, n_marginal
 from .results import FixedPoints, summarize
+from .slow import SLOW_DEFAULTS, SLOW_VERSION, sample_slow_manifold, seed_states
 
 __all__ = ["shard_fixed_points", "write_shard", "read_shard", "load_shard", "FixedPointShard",
-           "NetworkPoints", "SHARD_ARRAYS"]
+           "NetworkPoints", "SHARD_ARRAYS", "SLOW_ARRAYS"]
 
 
 def shard_fixed_points(
@@ -50,6 +59,9 @@ def shard_fixed_points(
     n_modes: int = 8,
     manifold_length_fraction: float = 0.25,
     network_chunk: int | None = None,
+    slow_manifold: Mapping | None = None,
+    slow_conditions: Sequence[int] = (),
+    n_steps: int | None = None,
     **finder_options,
 ):
     """Fixed points of ``N`` networks (one cell, stacked ``params``) at every condition.
@@ -65,6 +77,11 @@ def shard_fixed_points(
         Levenberg-Marquardt systems; per point complex eigenvectors), so a chunk bounds the peak
         of a large shard. Initial states are drawn for all networks at once, as without chunks,
         and each network's search is independent of the others: the result does not depend on it.
+    slow_manifold: options of :func:`sample_slow_manifold` (``n_seeds``, ``iterations``,
+        ``tau_factor``, ``speed_cap``, ``spacing``; :data:`SLOW_DEFAULTS`), or
+        ``None`` (no slow samples). Then also ``slow_conditions`` (indices into ``conditions``
+        where the slow manifold is sampled, e.g. CDI's zero-stream conditions) and ``n_steps``
+        (the task's trial length, which sets the fast-slow boundary) are needed.
 
     Returns ``(arrays, table)``: per-point arrays concatenated over networks and conditions
     (``network_index``, ``condition_index``, ``points``, ``inputs``, ``q``, ``is_fixed``,
@@ -90,6 +107,9 @@ def shard_fixed_points(
     if chunk < 1:
         raise ValueError(f"network_chunk must be >= 1, got {network_chunk}")
     speed, spread = probe_scales(trajectories) if n_networks else (torch.zeros(0), torch.zeros(0))
+    slow_options = _slow_options(slow_manifold, slow_conditions, n_steps, len(conditions))
+    slow_parts: dict[str, list] = {key: [] for key in _SLOW_ARRAYS}
+    slow_seconds = 0.0
     if n_networks:
         trajectories = trajectories.to(torch.float64)
         scales = [manifold_length_fraction * rms_spread(t) for t in trajectories]
@@ -109,12 +129,31 @@ def shard_fixed_points(
                     readout = {key: v[i] for key, v in params.items() if key in ("w_out", "b_out")}
                     _append_points(arrays, result, i, c, k, marginal_tol, cell.readout(readout, result.points[:, :n_hidden]))
                     rows.append({"network_index": i, "condition": name, **_table_row(result, marginal_tol)})
+                if slow_options is not None and c in slow_conditions:
+                    started = time.perf_counter()
+                    samples = sample_slow_manifold(
+                        step, x, seed_states(trajectories[part], slow_options["n_seeds"]), speed[part].numpy(),
+                        spread[part].numpy(), int(n_steps), jacobian=analytic,
+                        **{k: v for k, v in slow_options.items() if k != "n_seeds"},
+                    )  # fmt: skip
+                    for i, sample in enumerate(samples, start):
+                        _append_slow(slow_parts, sample, i, c)
+                    slow_seconds += time.perf_counter() - started
     out = {key: _concat(values, _SHARD_ARRAYS[key]) for key, values in arrays.items()}
     out["condition_names"] = np.array(names, dtype=str)
     out["condition_inputs"] = condition_inputs
     out["marginal_tol"] = np.float64(marginal_tol)
     out["probe_speed"] = speed.numpy()
     out["probe_spread"] = spread.numpy()
+    if slow_options is not None:
+        out.update({key: _concat(values, _SLOW_ARRAYS[key]) for key, values in slow_parts.items()})
+        out["slow_version"] = np.int64(SLOW_VERSION)
+        out["slow_speed_cap"] = np.float64(slow_options["speed_cap"])
+        out["slow_spacing"] = np.float64(slow_options["spacing"])
+        out["slow_conditions"] = np.asarray(sorted(set(int(c) for c in slow_conditions)), dtype=np.int64)
+        logging.getLogger(__name__).info(
+            "slow-manifold samples: %d in %.1f s", len(out["slow_q"]), slow_seconds
+        )
     return out, pd.DataFrame(rows, columns=["network_index", "condition", *_ROW_COLUMNS])
 
 
@@ -136,6 +175,39 @@ def _append_points(arrays: dict[str, list], result: FixedPoints, i: int, c: int,
     arrays["n_marginal"].append(n_marginal(result.eigenvalues, marginal_tol))
     arrays["outputs"].append(outputs)
 
+
+def _slow_options(options: Mapping | None, conditions: Sequence[int], n_steps: int | None, n_conditions: int):
+    """Checked slow-manifold options (defaults filled in), or ``None`` when not sampling."""
+    if options is None:
+        return None
+    unknown = sorted(set(options) - set(SLOW_DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown slow_manifold options {unknown}; valid: {sorted(SLOW_DEFAULTS)}")
+    if n_steps is None or int(n_steps) < 1:
+        raise ValueError(f"slow_manifold sampling needs the task's trial length n_steps, got {n_steps}")
+    bad = [c for c in conditions if not 0 <= int(c) < n_conditions]
+    if bad or not len(conditions):
+        raise ValueError(f"slow_conditions must be indices into the {n_conditions} conditions, got {list(conditions)}")
+    return {**SLOW_DEFAULTS, **options}
+
+
+def _append_slow(parts: dict[str, list], sample: dict, i: int, c: int) -> None:
+    p = len(sample["q"])
+    parts["slow_network_index"].append(np.full(p, i))
+    parts["slow_condition_index"].append(np.full(p, c))
+    parts["slow_points"].append(sample["points"])
+    parts["slow_q"].append(sample["q"])
+    parts["slow_eigenvalues"].append(sample["eigenvalues"].to(torch.complex64))
+
+
+_SLOW_ARRAYS = {  # per slow sample -> stored dtype
+    "slow_network_index": np.int64,
+    "slow_condition_index": np.int64,
+    "slow_points": np.float64,
+    "slow_q": np.float64,
+    "slow_eigenvalues": np.complex64,
+}
+SLOW_ARRAYS = _SLOW_ARRAYS
 
 _SHARD_ARRAYS = {  # per-point array -> stored dtype
     "network_index": np.int64,
@@ -221,10 +293,11 @@ class NetworkPoints:
     n_marginal: np.ndarray | None = None
     outputs: np.ndarray | None = None
     condition_index: np.ndarray | None = None
+    slow: dict[str, np.ndarray] | None = None  # points, q, eigenvalues, condition_index (slow samples)
 
     def arrays(self, keys: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         """The stored per-point arrays (all, or those of ``keys``) as a dict, absent ones left out."""
-        names = [f.name for f in fields(self) if f.name != "network_id"] if keys is None else keys
+        names = _PER_POINT if keys is None else keys
         return {k: getattr(self, k) for k in names if getattr(self, k) is not None}
 
 
@@ -239,13 +312,16 @@ class FixedPointShard:
     marginal_tol: float | None = None
     probe_speed: np.ndarray | None = None
     probe_spread: np.ndarray | None = None
+    slow_speed_cap: float | None = None  # speed cap (x probe_speed) the slow samples were kept at
+    slow_spacing: float | None = None
+    slow_conditions: list[int] | None = None  # conditions whose slow manifold was sampled
     by_id: dict[str, NetworkPoints] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.by_id = {network.network_id: network for network in self.networks}
 
 
-_PER_POINT = [f.name for f in fields(NetworkPoints) if f.name != "network_id"]
+_PER_POINT = [f.name for f in fields(NetworkPoints) if f.name not in ("network_id", "slow")]
 
 
 def read_shard(arrays: Mapping[str, np.ndarray]) -> FixedPointShard:
@@ -274,6 +350,9 @@ def read_shard(arrays: Mapping[str, np.ndarray]) -> FixedPointShard:
 
     names = optional("condition_names")
     tol = optional("marginal_tol")
+    slow = _read_slow(arrays, len(ids))
+    for network, samples in zip(networks, slow or ()):
+        network.slow = samples
     return FixedPointShard(
         network_ids=ids,
         networks=networks,
@@ -282,7 +361,43 @@ def read_shard(arrays: Mapping[str, np.ndarray]) -> FixedPointShard:
         marginal_tol=None if tol is None else float(tol),
         probe_speed=optional("probe_speed"),
         probe_spread=optional("probe_spread"),
+        slow_speed_cap=None if slow is None else float(arrays["slow_speed_cap"]),
+        slow_spacing=None if slow is None else float(arrays["slow_spacing"]),
+        slow_conditions=None if slow is None else [int(c) for c in np.asarray(arrays["slow_conditions"]).tolist()],
     )
+
+
+def _read_slow(arrays: Mapping[str, np.ndarray], n_networks: int) -> list[dict[str, np.ndarray]] | None:
+    """Per network ``{points, q, eigenvalues, condition_index}`` of the slow samples, or ``None``.
+
+    Any ``slow_*`` key requires all of them at :data:`SLOW_VERSION`: samples of another layout or
+    meaning are refused rather than misread.
+    """
+    present = [k for k in arrays if str(k).startswith("slow_")]
+    if not present:
+        return None
+    scalars = ("slow_version", "slow_speed_cap", "slow_spacing", "slow_conditions")
+    missing = [k for k in (*_SLOW_ARRAYS, *scalars) if k not in arrays]
+    if missing:
+        raise ValueError(
+            f"fixed-point shard has slow-manifold samples but lacks {missing} (rerun the fixed-points stage)"
+        )
+    version = int(arrays["slow_version"])
+    if version != SLOW_VERSION:
+        raise ValueError(
+            f"fixed-point shard holds slow-manifold samples of version {version}, this code reads version "
+            f"{SLOW_VERSION} (rerun the fixed-points stage)"
+        )
+    index = np.asarray(arrays["slow_network_index"])
+    points, values = (np.asarray(arrays[k]) for k in ("slow_points", "slow_eigenvalues"))
+    if points.ndim == 1:  # written with no sample at all: 1-D empty arrays
+        points, values = points.reshape(0, 0), values.reshape(0, 0)
+    out = []
+    for i in range(n_networks):
+        rows = np.flatnonzero(index == i)
+        out.append({"points": points[rows], "q": np.asarray(arrays["slow_q"])[rows], "eigenvalues": values[rows],
+                    "condition_index": np.asarray(arrays["slow_condition_index"])[rows]})
+    return out
 
 
 def load_shard(path: str | Path, required: Sequence[str] = ()) -> FixedPointShard:

@@ -22,6 +22,16 @@ advance (config ``topology.graph``, documented in the schema):
 The context has a line attractor when (a), (b) and (c) hold with at least one slow mode.
 Gated networks may spread integration over several slow modes (Maheswaranathan et al. 2019,
 Fig. 3f): they are counted, not required to be one.
+
+**Which points.** The finder converges every search to an exact fixed point where it can, so
+along a slow line it returns the few isolated points the line drifts towards, not the line. When
+the fixed-point shard holds dense slow-manifold samples at the context's condition
+(:mod:`rnnuniv.fixedpoints.slow`: probe states relaxed onto the slow manifold, kept below a speed
+cap, thinned to a spacing relative to ``probe_spread``, with their eigenvalues), the criteria are
+applied to those (:func:`cdi_summary` with ``slow``); ``slow_speed_fraction`` must then not exceed
+the cap they were kept at. Without them, to the finder's points (which keep only
+``q <= fixed_points.max_q_slow``, so that cap, not ``slow_speed_fraction``, can decide which slow
+points exist).
 """
 
 from __future__ import annotations
@@ -113,26 +123,43 @@ def cdi_summary(
     probe_speed: float,
     probe_spread: float,
     n_steps: int,
+    slow: dict | None = None,
+    slow_speed_cap: float | None = None,
     **options,
 ) -> dict:
     """Line attractor per context at zero stream input (module docstring) for one CDI network.
 
+    points: the network's finder points (``points``, ``q``, ``eigenvalues``, ``condition_index``).
+    slow: its slow-manifold samples (same keys, from the shard's ``slow_*`` arrays), or ``None``
+        to judge the finder's points; ``slow_speed_cap``: the speed cap they were kept at
+        (``slow_speed_fraction`` above it is an error: those points were not stored).
+
     Returns ``line_attractor`` (both contexts), ``line_attractor_ctx0/1``, ``n_slow_modes``
-    (median over contexts), ``n_slow_modes_ctx0/1`` and ``contexts`` (the per-context records).
+    (median over contexts), ``n_slow_modes_ctx0/1``, ``line_points`` (``"slow_manifold"`` or
+    ``"fixed_points"``) and ``contexts`` (the per-context records).
     """
+    source = points if slow is None else slow
+    if slow is not None and slow_speed_cap is not None:
+        fraction = options.get("slow_speed_fraction", LINE_DEFAULTS["slow_speed_fraction"])
+        if fraction > slow_speed_cap:
+            raise ValueError(
+                f"slow_speed_fraction {fraction} exceeds the speed cap {slow_speed_cap} the slow-manifold "
+                "samples were kept at (raise the fixed-points stage's slow_manifold.speed_cap and rerun it)"
+            )
     contexts = []
     for k, c in enumerate(cdi_contexts(condition_inputs)):
-        at = np.zeros(len(points["q"]), bool) if c is None else points["condition_index"] == c
-        record = line_attractor(points["points"][at], points["q"][at], points["eigenvalues"][at],
+        at = np.zeros(len(source["q"]), bool) if c is None else source["condition_index"] == c
+        record = line_attractor(source["points"][at], source["q"][at], source["eigenvalues"][at],
                                 probe_speed, probe_spread, n_steps, **options)
         contexts.append({"context": k, "condition": c, **record})
-    slow = [r["n_slow_modes"] for r in contexts]
+    slow_modes = [r["n_slow_modes"] for r in contexts]
     return {
         "line_attractor": all(r["line_attractor"] for r in contexts),
         "line_attractor_ctx0": contexts[0]["line_attractor"],
         "line_attractor_ctx1": contexts[1]["line_attractor"],
-        "n_slow_modes": float(np.median(slow)),
-        "n_slow_modes_ctx0": slow[0],
-        "n_slow_modes_ctx1": slow[1],
+        "n_slow_modes": float(np.median(slow_modes)),
+        "n_slow_modes_ctx0": slow_modes[0],
+        "n_slow_modes_ctx1": slow_modes[1],
+        "line_points": "fixed_points" if slow is None else "slow_manifold",
         "contexts": contexts,
     }

@@ -7,7 +7,8 @@ Which analysis a task gets:
 * every other task: fixed points over its condition grid as a continuation graph with a
   topological signature per condition (:mod:`.signatures`), compared by Bray-Curtis. ``sine``
   adds its frequency numbers (:func:`.signatures.sine_summary`), ``cdi`` its line attractors
-  (:mod:`.lines`); a task registered in neither gets the signature alone (its conditions
+  (:mod:`.lines`, on the shard's dense slow-manifold samples when it has them, else on the
+  finder's points); a task registered in neither gets the signature alone (its conditions
   chained as :func:`.signatures.condition_chains` says), so a new task runs through the stage
   without code here.
 
@@ -26,10 +27,11 @@ import pandas as pd
 import torch
 
 from .. import io
+from ..fixedpoints import read_shard
 from ..networks import labels, load_networks
 from .distance import flipflop_distance, signature_classes, signature_distance, universality_summary
 from .flipflop import flipflop_graphs, flipflop_summary
-from .lines import LINE_DEFAULTS, cdi_summary
+from .lines import LINE_DEFAULTS, cdi_contexts, cdi_summary
 from .points import add_outputs, cell_dynamics, graph_from_json, graph_to_json, points_from_shard
 from .signatures import SIGNATURE_FEATURES, bifurcation_graphs, condition_chains, signature, sine_summary, smooth_rows
 
@@ -72,6 +74,21 @@ def _pick(options: dict, allowed: tuple[str, ...]) -> dict:
     return {k: v for k, v in options.items() if k in allowed}
 
 
+def _cdi_slow_samples(arrays, condition_inputs) -> tuple[list, float | None]:
+    """Per network the shard's slow-manifold samples (``None`` each when it has none: the line test
+    then uses the finder's points), and the speed cap they were kept at."""
+    shard = read_shard(arrays)  # checks the samples' version
+    if shard.slow_conditions is None:
+        log.warning("no slow-manifold samples in the shard: line test on the finder's points")
+        return [None] * len(shard.networks), None
+    needed = [c for c in cdi_contexts(condition_inputs) if c is not None]
+    if not set(needed) <= set(shard.slow_conditions):
+        raise io.CorruptFileError(
+            "fixed points", f"slow-manifold samples at conditions {shard.slow_conditions}, the line test needs {needed}"
+        )
+    return [network.slow for network in shard.networks], shard.slow_speed_cap
+
+
 def _grid_summaries(task, points, arrays, ids, options, marginal_tol) -> tuple[list, list]:
     """Graphs and per-network summaries (signature, smooth table, the task's numbers) on the grid."""
     names = [str(n) for n in arrays["condition_names"].tolist()]
@@ -87,9 +104,10 @@ def _grid_summaries(task, points, arrays, ids, options, marginal_tol) -> tuple[l
         for key in ("probe_speed", "probe_spread"):
             if key not in arrays:
                 raise io.CorruptFileError("fixed points", f"no '{key}' (rerun the fixed-points stage)")
+        slow, cap = _cdi_slow_samples(arrays, condition_inputs)
         summaries = [
             cdi_summary(p, condition_inputs, float(arrays["probe_speed"][i]), float(arrays["probe_spread"][i]),
-                        task.n_steps, **_pick(options, CDI_OPTIONS))
+                        task.n_steps, slow=slow[i], slow_speed_cap=cap, **_pick(options, CDI_OPTIONS))
             for i, p in enumerate(points)
         ]  # fmt: skip
     else:
