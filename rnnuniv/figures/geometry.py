@@ -22,10 +22,14 @@ from rnnuniv import io, plots
 
 from .data import PanelRequest, claim_line, read_summary, silhouette_title
 
-__all__ = ["SPACE_TITLES", "panel_cca_matrix", "panel_cca_mds", "panel_topology_mds", "panel_metrics"]
+__all__ = ["space_title", "panel_cca_matrix", "panel_cca_mds", "panel_topology_mds", "panel_metrics"]
 
-SPACE_TITLES = {"cca": "SVCCA", "cka": "CKA", "procrustes": "Procrustes", "dsa": "DSA",
-                "topology": "topology"}
+def space_title(space: str) -> str:
+    """A distance space's display name: SVCCA, topology, or the metric registry's title."""
+    from rnnuniv.similarity.registry import EXTRA_METRICS
+
+    fixed = {"cca": "SVCCA", "topology": "topology"}
+    return fixed.get(space) or (EXTRA_METRICS[space].title if space in EXTRA_METRICS else space)
 
 
 def panel_cca_matrix(request: PanelRequest, options: dict):
@@ -47,7 +51,7 @@ def panel_mds(request: PanelRequest, options: dict, space: str):
     """One space's MDS embedding with its silhouette and the individuality claims."""
     table = io.read_csv(request.inputs["embedding"], required_columns=("network_id", "x", "y"))
     summary = read_summary(request)
-    name = SPACE_TITLES.get(space, space)
+    name = space_title(space)
     fig, axes = plots.new_figure(1, 1, {**options, "width": min(float(options["width"]), 5.0)},
                                  height_per_row=3.4)
     plots.embedding_scatter(axes[0, 0], table, "architecture",
@@ -95,13 +99,16 @@ def panel_topology_mds(request: PanelRequest, options: dict):
 
 def panel_metrics(request: PanelRequest, options: dict):
     """MDS embedding of every geometric similarity space (module docstring)."""
-    spaces = [sp for sp in SPACE_TITLES if sp in request.inputs] + [
-        sp for sp in request.inputs if sp not in SPACE_TITLES and sp != "summary"]
+    from rnnuniv.similarity.registry import EXTRA_METRICS
+
+    order = ["cca", *EXTRA_METRICS, "topology"]
+    spaces = [sp for sp in order if sp in request.inputs] + [
+        sp for sp in request.inputs if sp not in order and sp != "summary"]
     summary = read_summary(request)
     fig, axes = plots.new_figure(len(spaces), 1, options)
     for ax, space in zip(axes[0], spaces):
         table = io.read_csv(request.inputs[space], required_columns=("network_id", "x", "y"))
         plots.embedding_scatter(ax, table, "architecture",
-                                silhouette_title(summary, request.task, space, f"{SPACE_TITLES.get(space, space)} MDS"),
+                                silhouette_title(summary, request.task, space, f"{space_title(space)} MDS"),
                                 legend=ax is axes[0, -1])
     return fig
