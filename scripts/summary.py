@@ -36,7 +36,8 @@ import numpy as np
 from rnnuniv import io
 from rnnuniv.connectivity import connectivity_summary
 from rnnuniv.runtime import json_argument
-from rnnuniv.summary import DEFAULT_OPTIONS, task_summary, to_markdown
+from rnnuniv.summary import DEFAULT_OPTIONS, task_summary
+from rnnuniv.summary_markdown import to_markdown
 
 
 def parse_args(argv=None):
