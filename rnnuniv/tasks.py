@@ -81,6 +81,8 @@ class Task:
     n_outputs: ClassVar[int]
     n_steps: int
     chain_conditions: ClassVar[bool] = False  # fixed-point conditions form continuation chains
+    # the probe condition that labels a trial in plots: (key of Probe.conditions, label, colormap)
+    trial_label: ClassVar[tuple[str, str, str] | None] = None
 
     def sample(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Draw ``(inputs [B, T, m], targets [B, T, p])``, fully determined by ``generator``'s state."""
@@ -194,6 +196,7 @@ class FlipFlop(Task):
     """N-bit flip-flop (default 3 bits): each output holds the sign of its channel's last pulse."""
 
     name: ClassVar[str] = "flipflop"
+    trial_label: ClassVar[tuple[str, str, str]] = ("final_state", "final state code", "tab10")
     n_steps: int = 100    # T, steps per trial
     p_flip: float = 0.05  # probability that a channel pulses at a step k >= 1
     n_bits: int = 3       # channels (inputs = outputs)
@@ -247,6 +250,7 @@ class SineWave(Task):
     """Sine wave whose frequency is set by a static input command ``x`` in [0, 1]."""
 
     name: ClassVar[str] = "sine"
+    trial_label: ClassVar[tuple[str, str, str]] = ("frequency", "frequency (cycles/step)", "viridis")
     n_inputs: ClassVar[int] = 1
     n_outputs: ClassVar[int] = 1
     chain_conditions: ClassVar[bool] = True
@@ -303,6 +307,7 @@ class ContextIntegration(Task):
     """Integrate the stream (of two noisy streams) selected by a one-hot context; ignore the other."""
 
     name: ClassVar[str] = "cdi"
+    trial_label: ClassVar[tuple[str, str, str]] = ("mean_relevant", "mean of relevant stream", "coolwarm")
     n_inputs: ClassVar[int] = 4
     n_outputs: ClassVar[int] = 1
     chain_conditions: ClassVar[bool] = True

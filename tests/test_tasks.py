@@ -369,3 +369,14 @@ def test_a_task_with_only_the_abstract_methods_has_a_working_layout():
     assert task.reference_conditions(inputs).tolist() == [1] and task.rest_conditions(inputs) == [1]
     with pytest.raises(ValueError, match=r"\[C, 2\]"):
         task.context_of(np.zeros((3, 4)))
+
+
+@pytest.mark.parametrize("name", ["flipflop", "sine", "cdi"])
+def test_trial_label_names_a_probe_condition_with_one_value_per_trial(name):
+    """Figures colour trajectories by the condition the task names; it must exist in the probe."""
+    task = make_task(name, n_steps=20)
+    probe = task.probe(seed=0)
+    key, label, _ = task.trial_label
+    values = np.asarray(probe.conditions[key])
+    assert label and values.shape == (probe.inputs.shape[0],)
+    assert len(np.unique(values)) > 1  # a label that does not vary would colour nothing

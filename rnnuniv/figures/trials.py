@@ -26,14 +26,12 @@ from .data import PanelRequest, example_networks, load_fixed_points, load_states
 __all__ = ["panel_task", "panel_trajectories", "panel_trajectories_points"]
 
 
-def _condition_colors(task: str, conditions: dict, n_trials: int) -> tuple[np.ndarray, str, str]:
-    """Per-trial colours for trajectories: (values, colorbar label, colormap name)."""
-    if task == "flipflop":
-        return conditions.get("final_state", np.zeros(1)), "final state code", "tab10"
-    if task == "sine":
-        return conditions.get("frequency", np.zeros(1)), "frequency (cycles/step)", "viridis"
-    if task == "cdi":
-        return conditions.get("mean_relevant", np.zeros(1)), "mean of relevant stream", "coolwarm"
+def _condition_colors(task, conditions: dict, n_trials: int) -> tuple[np.ndarray, str, str]:
+    """Per-trial colours for trajectories: (values, colorbar label, colormap name), from the probe
+    condition the task names (``Task.trial_label``); the trial number for a task that names none."""
+    if task.trial_label is not None and task.trial_label[0] in conditions:
+        key, label, cmap = task.trial_label
+        return np.asarray(conditions[key]), label, cmap
     return np.arange(n_trials, dtype=float), "probe trial", "viridis"
 
 
@@ -144,7 +142,7 @@ def panel_trajectories(request: PanelRequest, options: dict, with_points: bool =
         return fig
     states = load_states(request.inputs["states"], examples["network_id"].tolist())
     fixed = load_fixed_points(request.inputs["fixed_points"]) if with_points else None
-    values, value_label, cmap = _condition_colors(request.task, states["conditions"], states["inputs"].shape[0])
+    values, value_label, cmap = _condition_colors(task_of(request), states["conditions"], states["inputs"].shape[0])
     n_trials = min(int(options["n_trajectories"]), len(values))
     trials = np.unique(np.linspace(0, len(values) - 1, n_trials).round().astype(int))
     fig, axes = plots.new_figure(len(examples), 1, options)
