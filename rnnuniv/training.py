@@ -35,7 +35,6 @@ the normalised error ``MSE / Var(target)`` and each network's status in a separa
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -52,7 +51,6 @@ from .checkpoints import BOOKKEEPING_KEYS, load_checkpoint, save_checkpoint, sha
 from .tasks import Task
 
 WEIGHT_KEYS = ("w_in", "w_rec", "w_out")
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -152,18 +150,24 @@ def init_state(
     )  # fmt: skip
 
 
-def _snapshot(state: ShardState) -> dict[str, Params]:
-    snapshot = {"param": {k: v.detach().clone() for k, v in state.params.items()}}
-    snapshot.update({name: {k: v.clone() for k, v in m.items()} for name, m in state.moments.items()})
-    return snapshot
+def _snapshot(state: ShardState) -> None:
+    """Keep the weights and optimiser state before this step's update in ``state.previous``
+    (buffers allocated once and overwritten each step: this runs on every training step)."""
+    current = {"param": state.params, **state.moments}
+    if state.previous is None:
+        state.previous = {name: {k: v.detach().clone() for k, v in part.items()} for name, part in current.items()}
+        return
+    for name, part in current.items():
+        for k, v in part.items():
+            state.previous[name][k].copy_(v)
 
 
 def _roll_back(state: ShardState, rows: torch.Tensor, config: TrainingConfig) -> torch.Tensor:
     """Return the networks ``rows`` (bool [N], non-finite now) to their state before their last
     update and halve their learning rate, while they have rollbacks left; returns who diverged."""
+    if state.previous is None:  # nothing to return to (step 0, or rollbacks off)
+        return rows
     can = rows & (state.rollbacks < config.max_rollbacks)
-    if state.previous is None:
-        can = torch.zeros_like(rows)
     if can.any():
         for k, p in state.params.items():
             p[can] = state.previous["param"][k][can]
@@ -202,7 +206,7 @@ def train_step(
         state.diverged_step[newly_diverged] = state.step
         alive = state.alive & finite  # rolled-back networks skip this step
         if config.max_rollbacks:
-            state.previous = _snapshot(state)
+            _snapshot(state)
         scale = torch.clamp(config.grad_clip / (grad_norm + 1e-12), max=1.0)
         scale = torch.where(alive, scale, torch.zeros_like(scale))
         lr = state.lr_scale * learning_rate * config.lr_decay_rate ** (state.step / config.lr_decay_steps)

@@ -86,6 +86,12 @@ def _jacobians(
 
 
 
+def modulus_order(values: torch.Tensor) -> torch.Tensor:
+    """Indices that sort eigenvalues ``[..., n]`` by modulus, largest first (ties kept in order):
+    the order every stored spectrum uses."""
+    return torch.argsort(values.abs(), dim=-1, descending=True, stable=True)
+
+
 def _eigen(jac: torch.Tensor) -> dict[str, torch.Tensor]:
     """Eigenvalues sorted by modulus (largest first), right eigenvectors (columns), left (rows)."""
     if jac.shape[0] == 0:
@@ -93,7 +99,7 @@ def _eigen(jac: torch.Tensor) -> dict[str, torch.Tensor]:
         empty = jac.new_zeros(0, n, n, dtype=torch.complex128)
         return {"values": empty[:, 0], "right": empty, "left": empty}
     values, right = torch.linalg.eig(jac)
-    order = torch.argsort(values.abs(), dim=-1, descending=True, stable=True)
+    order = modulus_order(values)
     values = torch.gather(values, -1, order)
     right = torch.gather(right, -1, order.unsqueeze(-2).expand_as(right))
     left, info = torch.linalg.inv_ex(right)  # rows: w_i^T J = lambda_i w_i^T, W R = I

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from .finder import _expand_inputs, _select_points
-from .linearise import Jacobian, Step, _jacobians
+from .linearise import Jacobian, Step, _jacobians, modulus_order
 from .optimise import _speed
 
 __all__ = ["SLOW_DEFAULTS", "SLOW_VERSION", "seed_states", "slow_boundary", "sample_slow_manifold"]
@@ -153,7 +153,7 @@ def sample_slow_manifold(
     points = torch.gather(h, 1, padded.unsqueeze(-1).expand(-1, -1, n))
     point_inputs = torch.gather(inputs, 1, padded.unsqueeze(-1).expand(-1, -1, inputs.shape[-1]))
     values = torch.linalg.eigvals(jacobians(points, point_inputs))  # [N, width, n], computed once
-    values = torch.gather(values, -1, torch.argsort(values.abs(), dim=-1, descending=True, stable=True))
+    values = torch.gather(values, -1, modulus_order(values))
     return [
         {"points": points[i, : k.numel()], "q": q[i, k], "eigenvalues": values[i, : k.numel()]}
         for i, k in enumerate(keep)
