@@ -22,14 +22,17 @@ for every task: 0.05 keeps networks that explain at least 95 % of the target's v
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
 
 from . import io
-from .cells import Cell, Params, make_cell
-from .probes import subset
+
+if TYPE_CHECKING:  # torch is imported by the loaders only: manifest and embed jobs never need it
+    import torch
+
+    from .cells import Cell, Params
 
 STATUSES = ("kept", "above-threshold", "diverged", "untrained")
 # the columns that describe a network in every per-network output (matrix indices, embeddings,
@@ -131,6 +134,9 @@ def load_networks(
     """``(cell, params, meta)``: the stacked parameters of the networks ``ids`` of a weights file,
     in that order, cast to ``dtype`` and moved to ``device`` when given. An id missing from the file
     is an error naming it (and ``source``, where the ids came from)."""
+    from .cells import make_cell
+    from .probes import subset
+
     params, meta = loaded if loaded is not None else io.load_weights(weights_path)
     try:
         chosen = subset(params, meta["network_ids"], ids)

@@ -264,3 +264,54 @@ def test_profile_gpu_lines_reach_the_submitted_sbatch_call(tmp_path: Path) -> No
     # and the rule's resources at the first attempt (rules/train.smk): at 8 units, the 2000 MB and
     # 30 min floors
     assert re.search(r"--mem[= ]2000(\s|$)", train[0]) and re.search(r"-t 30(\s|$)", train[0]), train[0]
+
+
+def _fake_slurm(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """PATH with a fake ``sbatch`` that records each call and refuses it, and inert SLURM tools."""
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    for name, body in {"sbatch": FAKE_SBATCH, "sinfo": "", "squeue": "", "sacct": "", "sacctmgr": "",
+                       "sshare": "", "scontrol": "", "scancel": ""}.items():
+        (fake_bin / name).write_text(body or "#!/bin/sh\nexit 0\n")
+        (fake_bin / name).chmod(0o755)
+    calls = tmp_path / "sbatch_calls.txt"
+    env = {**os.environ, "FAKE_SBATCH_LOG": str(calls),
+           "PATH": os.pathsep.join([str(fake_bin), str(Path(sys.executable).parent), os.environ["PATH"]])}
+    env.pop("SLURM_CONF", None)
+    return env, calls
+
+
+def test_profile_groups_submit_each_shard_chain_as_one_job(tmp_path: Path) -> None:
+    """Through the slurm profile, a shard's states and features go to sbatch as one job, and so do
+    its fixed points and topology graph: one submission per chain where ungrouped there would be
+    two. No SLURM needed (fake ``sbatch``; it refuses the job, so each run ends after submitting)."""
+    workdir = tmp_path / "workflow"
+    workdir.mkdir()
+    _copy_workflow(workdir)
+    env, calls = _fake_slurm(tmp_path)
+    shard = "vanilla-tanh-h8-000"
+
+    def submitted_for(target: str) -> list[str]:
+        calls.unlink(missing_ok=True)
+        run = _run_snakemake([target, "--profile", "profiles/slurm", "--configfile", CONFIG_FILE,
+                              "--retries", "0"], workdir, env)
+        assert run.returncode != 0, "the fake sbatch refuses every job, so the run must fail"
+        return calls.read_text().splitlines() if calls.exists() else []
+
+    # weights and the manifest locally, so the shard's states job is ready to submit
+    local = _run_snakemake(["results/flipflop/networks.csv", "--cores", "2", "--configfile", CONFIG_FILE],
+                           workdir, env)
+    assert local.returncode == 0, local.stdout[-4000:]
+    [call] = submitted_for(f"results/flipflop/similarity/{shard}.npz")
+    assert "group_shard_features" in call, call
+    assert f"'extract_states:task=flipflop,shard={shard}'" in call, call
+    assert f"'similarity_features:task=flipflop,shard={shard}'" in call, call
+
+    # and with the states made locally, the fixed points carry the topology graph
+    local = _run_snakemake([f"results/flipflop/states/{shard}.npz", "--cores", "1", "--configfile", CONFIG_FILE],
+                           workdir, env)
+    assert local.returncode == 0, local.stdout[-4000:]
+    [call] = submitted_for(f"results/flipflop/topology/{shard}.json")
+    assert "group_shard_scaffold" in call, call
+    assert f"'fixed_points:task=flipflop,shard={shard}'" in call, call
+    assert f"'topology_graph:task=flipflop,shard={shard}'" in call, call

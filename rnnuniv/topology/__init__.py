@@ -12,55 +12,43 @@ unstable manifolds connect them -- is universal. Modules, by concept:
 - :mod:`.stage`: which of these each task gets, and the topology stages' work per shard and task.
 """
 
-from .distance import (
-    by_frequency,
-    flipflop_distance,
-    isomorphism_classes,
-    signature_classes,
-    signature_distance,
-    universality_summary,
-    wl_features,
-    wl_labels,
-)
-from .flipflop import (
-    flipflop_graphs,
-    flipflop_summary,
-    input_graph,
-    memory_label,
-    relax_to_memories,
-    saddle_graph,
-)
-from .lines import LINE_DEFAULTS, cdi_contexts, cdi_summary, line_attractor, slow_mode_counts
-from .points import (
-    Dynamics,
-    Points,
-    add_nodes,
-    add_outputs,
-    cell_dynamics,
-    code,
-    graph_from_json,
-    graph_to_json,
-    points_from_fixed_points,
-    points_from_shard,
-    skeleton_nodes,
-)
-from .signatures import (
-    SIGNATURE_FEATURES,
-    bifurcation_graphs,
-    condition_chains,
-    principal_node,
-    signature,
-    sine_summary,
-    smooth_rows,
-)
+import importlib
 
-__all__ = [
-    "Dynamics", "Points", "add_nodes", "add_outputs", "cell_dynamics", "code", "graph_from_json",
-    "graph_to_json", "points_from_fixed_points", "points_from_shard", "skeleton_nodes",
-    "flipflop_graphs", "flipflop_summary", "input_graph", "memory_label", "relax_to_memories",
-    "saddle_graph", "SIGNATURE_FEATURES", "bifurcation_graphs", "condition_chains",
-    "principal_node", "signature", "sine_summary", "smooth_rows", "LINE_DEFAULTS", "cdi_contexts",
-    "cdi_summary", "line_attractor", "slow_mode_counts", "by_frequency", "flipflop_distance",
-    "isomorphism_classes", "signature_classes", "signature_distance", "universality_summary",
-    "wl_features", "wl_labels",
-]  # fmt: skip
+# names -> submodule, imported on first use (PEP 562): a job that needs one submodule, e.g. the
+# fixed-point stage reading .lines, does not pay for networkx and the rest at start-up
+_NAMES_BY_SUBMODULE = {
+    "points": (
+        "Dynamics", "Points", "add_nodes", "add_outputs", "cell_dynamics", "code",
+        "graph_from_json", "graph_to_json", "points_from_fixed_points", "points_from_shard",
+        "skeleton_nodes",
+    ),
+    "flipflop": (
+        "flipflop_graphs", "flipflop_summary", "input_graph", "memory_label", "relax_to_memories",
+        "saddle_graph",
+    ),
+    "signatures": (
+        "SIGNATURE_FEATURES", "bifurcation_graphs", "condition_chains", "principal_node",
+        "signature", "sine_summary", "smooth_rows",
+    ),
+    "lines": (
+        "LINE_DEFAULTS", "cdi_contexts", "cdi_summary", "line_attractor", "slow_mode_counts",
+    ),
+    "distance": (
+        "by_frequency", "flipflop_distance", "isomorphism_classes", "signature_classes",
+        "signature_distance", "universality_summary", "wl_features", "wl_labels",
+    ),
+}
+_SUBMODULE_OF = {name: module for module, names in _NAMES_BY_SUBMODULE.items() for name in names}
+__all__ = list(_SUBMODULE_OF)
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULE_OF:
+        value = getattr(importlib.import_module(f".{_SUBMODULE_OF[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
