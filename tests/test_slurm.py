@@ -34,7 +34,8 @@ WORKFLOW_SOURCE = Path(os.environ.get("SLURM_WORKFLOW_DIR", REPO))
 # Targets passed to snakemake; empty means the workflow's default target (rule all).
 # Three levels of the DAG (population -> train -> extract-states) through sbatch: enough to show
 # that jobs, their dependencies and their logs go through SLURM, at about a minute of CI time.
-SLURM_TARGETS: tuple[str, ...] = ("results/flipflop/states/vanilla-tanh-h8-000.npz",)
+# the similarity features: its states and features jobs run as one grouped SLURM job (profile)
+SLURM_TARGETS: tuple[str, ...] = ("results/flipflop/similarity/vanilla-tanh-h8-000.npz",)
 CONFIG_FILE = "tests/data/tiny.yaml"
 # Files and folders the workflow needs at run time, relative to WORKFLOW_SOURCE;
 # those absent are skipped. The package rnnuniv is imported from the venv.
@@ -204,6 +205,10 @@ def test_workflow_runs_inside_slurm_jobs(tmp_path: Path) -> None:
             ids_in_logs = {job_id for ids in ids_by_log.values() for job_id in ids}
             # Each SLURM job wrote at least one log, and every id in the logs is one of them.
             assert ids_in_logs == set(jobs), (sorted(ids_in_logs), sorted(jobs))
+            # the profile's group: the shard's states and features ran in one SLURM job
+            states_ids, features_ids = (ids_by_log.get(f"logs/flipflop/{stage}/vanilla-tanh-h8-000.log")
+                                        for stage in ("states", "similarity"))
+            assert states_ids and states_ids == features_ids, ids_by_log
 
             second = _run_snakemake(arguments, workdir, env)
             assert second.returncode == 0, second.stdout[-8000:]
