@@ -228,6 +228,21 @@ exit 1
 """
 
 
+def _fake_slurm(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """PATH with a fake ``sbatch`` that records each call and refuses it, and inert SLURM tools."""
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    for name, body in {"sbatch": FAKE_SBATCH, "sinfo": "", "squeue": "", "sacct": "", "sacctmgr": "",
+                       "sshare": "", "scontrol": "", "scancel": ""}.items():
+        (fake_bin / name).write_text(body or "#!/bin/sh\nexit 0\n")
+        (fake_bin / name).chmod(0o755)
+    calls = tmp_path / "sbatch_calls.txt"
+    env = {**os.environ, "FAKE_SBATCH_LOG": str(calls),
+           "PATH": os.pathsep.join([str(fake_bin), str(Path(sys.executable).parent), os.environ["PATH"]])}
+    env.pop("SLURM_CONF", None)
+    return env, calls
+
+
 def test_profile_gpu_lines_reach_the_submitted_sbatch_call(tmp_path: Path) -> None:
     """Uncommenting the profile's GPU lines makes each train job ask sbatch for one GPU, and no
     other job. No SLURM needed: a fake ``sbatch`` on PATH records the plugin's call and fails it."""
@@ -239,16 +254,7 @@ def test_profile_gpu_lines_reach_the_submitted_sbatch_call(tmp_path: Path) -> No
     assert GPU_LINES_COMMENTED in text, "the profile's commented GPU lines changed; update this test"
     profile.write_text(text.replace(GPU_LINES_COMMENTED, GPU_LINES_COMMENTED.replace("# ", "")))
 
-    fake_bin = tmp_path / "bin"
-    fake_bin.mkdir()
-    for name, body in {"sbatch": FAKE_SBATCH, "sinfo": "", "squeue": "", "sacct": "", "sacctmgr": "",
-                       "sshare": "", "scontrol": "", "scancel": ""}.items():
-        (fake_bin / name).write_text(body or "#!/bin/sh\nexit 0\n")
-        (fake_bin / name).chmod(0o755)
-    calls = tmp_path / "sbatch_calls.txt"
-    env = {**os.environ, "FAKE_SBATCH_LOG": str(calls),
-           "PATH": os.pathsep.join([str(fake_bin), str(Path(sys.executable).parent), os.environ["PATH"]])}
-    env.pop("SLURM_CONF", None)
+    env, calls = _fake_slurm(tmp_path)
 
     # The population table locally (no profile), so the train jobs are ready to submit.
     local = _run_snakemake(["results/flipflop/population.csv", "results/cdi/population.csv", "--cores", "1",
@@ -271,21 +277,6 @@ def test_profile_gpu_lines_reach_the_submitted_sbatch_call(tmp_path: Path) -> No
     assert re.search(r"--mem[= ]2000(\s|$)", train[0]) and re.search(r"-t 30(\s|$)", train[0]), train[0]
 
 
-def _fake_slurm(tmp_path: Path) -> tuple[dict[str, str], Path]:
-    """PATH with a fake ``sbatch`` that records each call and refuses it, and inert SLURM tools."""
-    fake_bin = tmp_path / "bin"
-    fake_bin.mkdir()
-    for name, body in {"sbatch": FAKE_SBATCH, "sinfo": "", "squeue": "", "sacct": "", "sacctmgr": "",
-                       "sshare": "", "scontrol": "", "scancel": ""}.items():
-        (fake_bin / name).write_text(body or "#!/bin/sh\nexit 0\n")
-        (fake_bin / name).chmod(0o755)
-    calls = tmp_path / "sbatch_calls.txt"
-    env = {**os.environ, "FAKE_SBATCH_LOG": str(calls),
-           "PATH": os.pathsep.join([str(fake_bin), str(Path(sys.executable).parent), os.environ["PATH"]])}
-    env.pop("SLURM_CONF", None)
-    return env, calls
-
-
 def test_profile_groups_submit_each_shard_chain_as_one_job(tmp_path: Path) -> None:
     """Through the slurm profile, a shard's states and features go to sbatch as one job, and so do
     its fixed points and topology graph: one submission per chain where ungrouped there would be
@@ -303,20 +294,15 @@ def test_profile_groups_submit_each_shard_chain_as_one_job(tmp_path: Path) -> No
         assert run.returncode != 0, "the fake sbatch refuses every job, so the run must fail"
         return calls.read_text().splitlines() if calls.exists() else []
 
-    # weights and the manifest locally, so the shard's states job is ready to submit
-    local = _run_snakemake(["results/flipflop/networks.csv", "--cores", "2", "--configfile", CONFIG_FILE],
-                           workdir, env)
-    assert local.returncode == 0, local.stdout[-4000:]
-    [call] = submitted_for(f"results/flipflop/similarity/{shard}.npz")
-    assert "group_shard_features" in call, call
-    assert f"'extract_states:task=flipflop,shard={shard}'" in call, call
-    assert f"'similarity_features:task=flipflop,shard={shard}'" in call, call
-
-    # and with the states made locally, the fixed points carry the topology graph
-    local = _run_snakemake([f"results/flipflop/states/{shard}.npz", "--cores", "1", "--configfile", CONFIG_FILE],
-                           workdir, env)
-    assert local.returncode == 0, local.stdout[-4000:]
-    [call] = submitted_for(f"results/flipflop/topology/{shard}.json")
-    assert "group_shard_scaffold" in call, call
-    assert f"'fixed_points:task=flipflop,shard={shard}'" in call, call
-    assert f"'topology_graph:task=flipflop,shard={shard}'" in call, call
+    # made locally first: the chain's inputs, so its first job is ready to submit
+    chains = [("results/flipflop/networks.csv", f"results/flipflop/similarity/{shard}.npz",
+               "shard_features", ("extract_states", "similarity_features")),
+              (f"results/flipflop/states/{shard}.npz", f"results/flipflop/topology/{shard}.json",
+               "shard_scaffold", ("fixed_points", "topology_graph"))]
+    for made_locally, target, group, rules in chains:
+        local = _run_snakemake([made_locally, "--cores", "2", "--configfile", CONFIG_FILE], workdir, env)
+        assert local.returncode == 0, local.stdout[-4000:]
+        [call] = submitted_for(target)
+        assert f"group_{group}" in call, call
+        for rule in rules:
+            assert f"'{rule}:task=flipflop,shard={shard}'" in call, call
