@@ -153,8 +153,9 @@ def all_similarity_features(task):
 def cca_matrix_mem_mb(wildcards):
     """MB: ~0.7 GB base + one features file + the row block + 7 float64 N x N matrices, x1.5 + 0.5 GB.
 
-    benchmarks/bench_similarity_memory.py at the paper's sine sizes (the largest probe set):
-    peak RSS - row block - matrices = 0.73-0.79 GB, flat in N (see /work/notes/sim.md).
+    benchmarks/bench_similarity_memory.py: peak RSS - row block - matrices = 0.73-0.79 GB at the
+    paper's sine sizes, flat in N; at the paper's full N = 5,760 (CDI sizes, 2 GB blocks) the peak
+    was 3,809 MB against the 7,129 this gives (README, Paper scale).
     """
     n = len(population(wildcards.task))
     matrices_mb = 7 * n * n * 8 / 2**20
@@ -163,13 +164,14 @@ def cca_matrix_mem_mb(wildcards):
 
 
 def cca_matrix_runtime(wildcards):
-    """Minutes: N^2 / 2 pairs at 5 ms per pair (2 threads, sine at paper sizes, width 32).
+    """Minutes: N^2 / 2 pairs at 2 ms per pair (2 threads, width 32).
 
-    Measured 4.9-9.9 ms/pair with the machine at load 17-22 on 2 cores; an unloaded pair costs
-    ~2.6 ms (52 MFLOP at ~20 GFLOP/s + ~0.25 ms of small SVDs), so 5 ms is ~2x headroom.
+    Measured at the paper's full N = 5,760: 0.159 ms per pair for CDI (3,850 probe samples, load
+    ~2). A sine pair (25,500 samples) costs at most 6.6x that, ~1.05 ms, if all of it scaled with
+    the samples (the small SVDs do not); 2 ms is ~2x headroom for the largest task, 9.2 h at N = 5,760.
     """
     n = len(population(wildcards.task))
-    return int(max(10, n * n / 2 * 5e-3 / 60))
+    return int(max(10, n * n / 2 * 2e-3 / 60))
 
 
 def _all_records(wildcards):
