@@ -52,10 +52,11 @@ def close(a: np.ndarray, b: np.ndarray, atol: float, rtol: float) -> tuple[bool,
     if a.dtype.kind in "biufc" and b.dtype.kind in "biufc":
         kind = np.complex128 if "c" in a.dtype.kind + b.dtype.kind else np.float64
         a, b = a.astype(kind), b.astype(kind)
-        both_nan = np.isnan(a) & np.isnan(b)
-        gap = np.where(both_nan, 0.0, np.abs(a - b))
-        gap = np.where(np.isnan(gap), np.inf, gap)
-        ok = bool(np.all(both_nan | (gap <= atol + rtol * np.abs(b))))
+        same = (a == b) | (np.isnan(a) & np.isnan(b))  # equal infinities too (a diverged loss)
+        with np.errstate(invalid="ignore"):
+            gap = np.where(same, 0.0, np.abs(a - b))
+            gap = np.where(np.isnan(gap), np.inf, gap)
+            ok = bool(np.all(same | (gap <= atol + rtol * np.abs(b))))
         return ok, float(gap.max(initial=0.0))
     return bool(np.array_equal(a.astype(str), b.astype(str))), math.nan
 

@@ -45,3 +45,12 @@ def test_a_changed_value_is_reported(tmp_path, capsys):
     assert "DIFFERS  t/networks.csv: column loss" in out and "DIFFERS  t/cca/distance.npy" in out
     assert "DIFFERS  summary.json: /r[0]" in out and "f.npz" not in out
     assert _compare()([str(before), str(after), "--atol", "1e-8"]) == 0
+
+
+def test_equal_infinities_are_equal_and_opposite_ones_differ(tmp_path, capsys):
+    """A diverged network's loss is inf in both runs: equal; inf against -inf or a number is not."""
+    before = _results(tmp_path / "a", float("inf"), False, 1.0)
+    assert _compare()([str(before), str(_results(tmp_path / "b", float("inf"), False, 1.0))]) == 0
+    assert _compare()([str(before), str(_results(tmp_path / "c", float("-inf"), False, 1.0))]) == 1
+    assert _compare()([str(before), str(_results(tmp_path / "d", 1e300, False, 1.0))]) == 1
+    capsys.readouterr()
