@@ -70,11 +70,11 @@ STAGES = {
         "--device", "cpu", "--threads", "1", "--no-progress",
         "--weights", d["weights"], "--records", d["records"]],
     "extract_states": lambda c, t, d: [
-        "scripts/extract_states.py", "--weights", d["weights"], "--records", d["records"],
+        "scripts/extract_states.py", "--weights", d["weights"], "--networks", d["networks"],
         "--task", t, "--task-params", task_params(c, t), "--device", "cpu", "--threads", "1",
         "--output", d["states"]],
     "fixed_points": lambda c, t, d: [
-        "scripts/fixed_points.py", "--weights", d["weights"], "--records", d["records"],
+        "scripts/fixed_points.py", "--weights", d["weights"], "--networks", d["networks"],
         "--states", d["states"], "--task", t, "--task-params", task_params(c, t),
         "--options", _json(c["fixed_points"]), "--device", "cpu", "--threads", "1",
         "--output-npz", d["fp_npz"], "--output-csv", d["fp_csv"]],
@@ -84,7 +84,7 @@ STAGES = {
         "--options", _json(c["topology"]["graph"]), "--device", "cpu", "--threads", "1",
         "--output", d["topology"]],
     "dynamics": lambda c, t, d: [
-        "scripts/dynamics.py", "shard", "--weights", d["weights"], "--records", d["records"],
+        "scripts/dynamics.py", "shard", "--weights", d["weights"], "--networks", d["networks"],
         "--states", d["states"], "--options", _json(c.get("dynamics", {})), "--device", "cpu",
         "--threads", "1", "--output", d["dynamics"]],
 }
@@ -130,6 +130,7 @@ def shard_paths(work: Path, task: str, shard: str, steps: int) -> dict:
     base = work / task
     return {
         "shard": shard, "steps": steps, "population": str(base / "population.csv"),
+        "networks": str(base / "networks.csv"),
         "weights": str(base / "shards" / shard / "weights.safetensors"),
         "records": str(base / "shards" / shard / "train.json"),
         "states": str(base / "states" / f"{shard}.npz"),
@@ -145,12 +146,28 @@ OUTPUTS = {"train": ("weights", "records"), "extract_states": ("states",),
            "fixed_points": ("fp_npz", "fp_csv"), "topology_graph": ("topology",), "dynamics": ("dynamics",)}
 
 
-def mark_kept(records_path: str, n_kept: int | None = None) -> None:
-    """Costs only: treat the first ``n_kept`` (default all) networks of the few-step shard as kept."""
-    records = json.loads(Path(records_path).read_text())
-    for i, row in enumerate(records["networks"]):
-        row["status"] = "kept" if n_kept is None or i < n_kept else "above-threshold"
-    Path(records_path).write_text(json.dumps(records))
+def mark_kept(paths: dict, n_kept: int | None = None) -> None:
+    """Costs only: the manifest (networks.csv, the file later stages select networks by) of the
+    shards trained here, with the first ``n_kept`` (default all) networks of ``paths``' shard
+    marked kept and the others above the threshold: the few-step networks are not trained, so the
+    keep rule itself would keep none (rule ``manifest`` applies it in the workflow)."""
+    import numpy as np
+    import pandas as pd
+
+    from rnnuniv.networks import MANIFEST_COLUMNS
+
+    population = pd.read_csv(paths["population"])
+    rows = [{key: network.get(key) for key in ("network_id", *MANIFEST_COLUMNS)}
+            for records in sorted(Path(paths["records"]).parents[1].glob("*/train.json"))
+            for network in json.loads(records.read_text())["networks"]]
+    results = pd.DataFrame(rows).drop(columns=["status", "normalised_error"])
+    table = population.merge(results, on="network_id", how="inner", validate="one_to_one")
+    in_shard = (table["shard"] == paths["shard"]).to_numpy()
+    chosen = in_shard & (np.cumsum(in_shard) <= (n_kept if n_kept is not None else in_shard.sum()))
+    table["normalised_error"] = np.nan
+    table["status"] = np.where(~table["trained"].astype(bool), "untrained",
+                               np.where(chosen, "kept", "above-threshold"))
+    table[[*population.columns, *MANIFEST_COLUMNS]].to_csv(paths["networks"], index=False)
 
 
 def startup(work: Path, stage: str) -> dict:
@@ -414,10 +431,10 @@ def main(argv=None) -> int:
             # The untrained twin runs train.py with n_steps = 0: start-up, initialisation and
             # validation, exactly what the trained shard does besides its steps.
             if args.skip_train:
-                mark_kept(paths["records"])
+                mark_kept(paths)
                 for stage in ("extract_states",):
                     run_stage(config, work, task, stage, paths, rows, out)
-                mark_kept(paths["records"], args.analysed)
+                mark_kept(paths, args.analysed)
                 scale = {"analysed": args.analysed, "scale": shard_size / args.analysed}
                 for stage in ("fixed_points", "topology_graph", "dynamics"):
                     run_stage(config, work, task, stage, paths, rows, out, scale)
@@ -434,10 +451,10 @@ def main(argv=None) -> int:
             write_rows(rows, out)
             if args.train_only:
                 continue
-            mark_kept(paths["records"])
+            mark_kept(paths)
             run_stage(config, work, task, "extract_states", paths, rows, out)
             run_stage(config, work, task, "extract_states", twin, rows, out)
-            mark_kept(paths["records"], args.analysed)
+            mark_kept(paths, args.analysed)
             scale = {"analysed": args.analysed, "scale": shard_size / args.analysed}
             for stage in ("fixed_points", "topology_graph", "dynamics"):
                 run_stage(config, work, task, stage, paths, rows, out, scale)
