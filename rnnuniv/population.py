@@ -6,6 +6,12 @@ the task and the id, so adding a configuration never changes the seeds of the ot
 
 A shard is the unit of work for the scheduler: up to ``shard_size`` networks of one task,
 architecture, activation and hidden size, trained together as one batched computation.
+
+Oversampling: a group (architecture-activation) whose networks rarely pass the keep rule can train
+more seeds than ``n_seeds``, as the paper trained many networks and kept those that solved the
+task. The extra seeds come after the others (seed indices ``n_seeds``, ``n_seeds + 1``, ...), so
+the first ``n_seeds`` networks and their seeds are the same as without oversampling, and they get no
+untrained twin: the untrained baseline stays ``n_seeds`` networks per group.
 """
 
 from __future__ import annotations
@@ -80,10 +86,12 @@ def build_population(task: str, population: dict[str, Any], study_seed: int) -> 
     ``l2``, ``learning_rates``, the number of seeds ``n_seeds``, ``shard_size`` and
     ``include_untrained`` (an untrained twin of every network, sharing its seed, for comparisons
     with networks at initialisation). With ``lr_reference_width`` set, a network of ``n`` units
-    trains at ``lr * lr_reference_width / n`` (the ids keep the configured ``lr``).
+    trains at ``lr * lr_reference_width / n`` (the ids keep the configured ``lr``). An optional
+    ``oversample`` maps a group ``"<architecture>-<activation>"`` to its own ``n_seeds`` (at least
+    the population's) and optionally ``shard_size``, for groups that rarely pass the keep rule.
     """
     rows = []
-    shard_size = int(population["shard_size"])
+    oversample = checked_oversample(population)
     variants = [True, False] if population.get("include_untrained", False) else [True]
     for trained, arch, act, n_hidden in itertools.product(
         variants,
@@ -91,9 +99,10 @@ def build_population(task: str, population: dict[str, Any], study_seed: int) -> 
         population["activations"],
         population["hidden_sizes"],
     ):
-        group = itertools.product(
-            population["l2"], population["learning_rates"], range(population["n_seeds"])
-        )
+        extra = oversample.get(f"{arch}-{act}", {})
+        n_seeds = int(extra.get("n_seeds", population["n_seeds"])) if trained else population["n_seeds"]
+        shard_size = int(extra.get("shard_size", population["shard_size"]))
+        group = itertools.product(population["l2"], population["learning_rates"], range(n_seeds))
         for position, (l2, lr, seed_index) in enumerate(group):
             varied_lr = lr if len(population["learning_rates"]) > 1 else None
             name = network_id(arch, act, n_hidden, l2, seed_index, learning_rate=varied_lr)
@@ -116,6 +125,24 @@ def build_population(task: str, population: dict[str, Any], study_seed: int) -> 
     if table["network_id"].duplicated().any():
         raise ValueError("duplicate network ids: hyperparameter lists contain repeated values")
     return table
+
+
+def checked_oversample(population: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """The ``oversample`` entries of ``population`` for its own groups, checked: each key has the
+    form ``<architecture>-<activation>`` and trains at least ``n_seeds`` seeds. Entries for groups
+    this population does not have are dropped (a config merged over config.yaml inherits its
+    entries, e.g. a study of tanh networks only)."""
+    oversample = population.get("oversample") or {}
+    groups = {f"{a}-{b}" for a in population["architectures"] for b in population["activations"]}
+    for group, entry in oversample.items():
+        if group.count("-") != 1:
+            raise ValueError(f"oversample: {group!r} is not of the form <architecture>-<activation>")
+        if group in groups and int(entry["n_seeds"]) < int(population["n_seeds"]):
+            raise ValueError(
+                f"oversample: {group} trains {entry['n_seeds']} seeds, fewer than the "
+                f"population's n_seeds = {population['n_seeds']}"
+            )
+    return {group: entry for group, entry in oversample.items() if group in groups}
 
 
 def shards(table: pd.DataFrame) -> list[str]:

@@ -179,6 +179,37 @@ def _roll_back(state: ShardState, rows: torch.Tensor, config: TrainingConfig) ->
     return rows & ~can
 
 
+def _live_loss_and_gradients(
+    cell: Cell, task: Task, state: ShardState, l2: torch.Tensor, n_hidden: int, config: TrainingConfig
+) -> tuple[torch.Tensor, Params]:
+    """Train loss ``[N]`` and gradients of the live networks only; frozen (diverged) networks get
+    a NaN loss and zero gradients, and neither draw trials nor enter the forward pass.
+
+    A shard whose networks mostly diverge early (sine LSTM-ReLU keeps under 10 %) then costs in
+    proportion to its live network-steps. Each network's computation is independent of the
+    others in the batch, so a live network's trajectory does not depend on who else is live.
+    """
+    device = state.diverged_step.device
+    live = state.alive.nonzero().flatten()
+    everyone = len(live) == len(state.generators)
+    rows = slice(None) if everyone else live
+    params = {k: v[rows].detach().requires_grad_(True) for k, v in state.params.items()}
+    generators = state.generators if everyone else [state.generators[i] for i in live.tolist()]
+    inputs, targets = _sample(task, generators, config.batch_size, device)
+    mse_live = per_network_loss(cell, params, inputs, targets, n_hidden)
+    objective = mse_live + l2[rows] * _weight_norms(params)
+    grads_live = torch.autograd.grad(objective.sum(), list(params.values()))
+    if everyone:
+        return mse_live.detach(), dict(zip(params, grads_live))
+    mse = torch.full_like(state.lr_scale, float("nan"))
+    mse[live] = mse_live.detach()
+    grads = {}
+    for k, g in zip(params, grads_live):
+        grads[k] = torch.zeros_like(state.params[k])
+        grads[k][live] = g
+    return mse, grads
+
+
 def train_step(
     cell: Cell,
     task: Task,
@@ -189,16 +220,9 @@ def train_step(
     config: TrainingConfig,
 ) -> torch.Tensor:
     """One batched optimiser step of every live network; returns the per-network train loss."""
-    device = state.diverged_step.device
-    params = {k: v.requires_grad_(True) for k, v in state.params.items()}
-    inputs, targets = _sample(task, state.generators, config.batch_size, device)
-    mse = per_network_loss(cell, params, inputs, targets, n_hidden)
-    objective = mse + l2 * _weight_norms(params)
-    grads = torch.autograd.grad(objective.sum(), list(params.values()))
-    grads = dict(zip(params, grads))
+    mse, grads = _live_loss_and_gradients(cell, task, state, l2, n_hidden, config)
 
     with torch.no_grad():
-        state.params = {k: v.detach() for k, v in params.items()}
         params = state.params
         grad_norm = torch.sqrt(sum(g.pow(2).flatten(1).sum(dim=1) for g in grads.values()))
         finite = torch.isfinite(mse) & torch.isfinite(grad_norm)
@@ -308,7 +332,7 @@ def train_shard(
         mininterval=5.0,
     )
     start, steps_this_call = time.perf_counter(), 0
-    while state.step < config.n_steps:
+    while state.step < config.n_steps and bool(state.alive.any()):
         loss = train_step(cell, task, state, l2_t, lr_t, n_hidden, config)
         steps_this_call += 1
         if state.step % config.log_every == 0 or state.step == config.n_steps:

@@ -43,10 +43,16 @@ check_metric_names(config["similarity"]["extra_metrics"])
 TASKS = list(config["tasks"])
 
 
+def population_config(task):
+    """The population section with the task's oversampled groups (tasks.<task>.oversample)."""
+    oversample = config["tasks"][task].get("oversample")
+    return {**config["population"], **({"oversample": oversample} if oversample else {})}
+
+
 @cache
 def population(task):
     """Every network of a task (the same table the population rule writes)."""
-    return build_population(task, config["population"], config.get("study_seed", 0))
+    return build_population(task, population_config(task), config.get("study_seed", 0))
 
 
 def task_shards(task):

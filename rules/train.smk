@@ -30,7 +30,9 @@ rule population:
     conda:
         "../envs/rnnuniv.yaml"
     params:
-        population=json.dumps(config["population"], sort_keys=True),
+        population=lambda wildcards: json.dumps(
+            population_config(wildcards.task), sort_keys=True
+        ),
         study_seed=config.get("study_seed", 0),
     shell:
         "python3 scripts/population.py --task {wildcards.task:q}"

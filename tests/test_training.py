@@ -236,3 +236,69 @@ def test_reference_width_scales_the_learning_rate_by_reference_over_width():
     rates = scaled.groupby("n_hidden")["learning_rate"].unique()
     assert {n: list(r) for n, r in rates.items()} == {32: [0.003], 64: [0.0015], 128: [0.00075]}
     assert (scaled["network_id"] == plain["network_id"]).all() and (scaled["seed"] == plain["seed"]).all()
+
+
+def test_diverged_network_leaves_the_batched_computation(monkeypatch):
+    """After network 2 diverges, the forward pass runs the 3 live networks only; their weights
+    match a run in which nothing is removed (the shard of the same 4 seeds at a sane rate for
+    network 2 would differ, so the reference is the survivors trained with network 2 present)."""
+    import rnnuniv.training as training
+
+    sizes = []
+    real = training.per_network_loss
+
+    def counting(cell, params, inputs, targets, n_hidden):
+        if torch.is_grad_enabled():  # training steps, not the final validation
+            sizes.append(inputs.shape[0])
+        return real(cell, params, inputs, targets, n_hidden)
+
+    monkeypatch.setattr(training, "per_network_loss", counting)
+    lrs = [0.02, 0.02, 1e6, 0.02]
+    params, records = _train(lrs=lrs, n_steps=40, activation="relu")
+    step = records[2]["diverged_step"]
+    assert step is not None and 0 <= step < 39
+    assert sizes[: step + 1] == [4] * (step + 1), "everyone is computed until the divergence"
+    assert set(sizes[step + 1 :]) == {3}, "the diverged network is not computed afterwards"
+    curve_steps = np.array(records[2]["loss_curve_steps"])
+    assert np.isnan(np.array(records[2]["loss_curve"])[curve_steps > step + 1]).all()
+    assert all(np.isfinite(records[i]["loss_curve"]).all() for i in (0, 1, 3))
+
+
+def test_shard_whose_networks_all_diverged_stops_early():
+    _, records = _train(lrs=[1e6] * 4, n_steps=200, activation="relu")
+    assert all(r["diverged_step"] is not None for r in records)
+    last = max(r["diverged_step"] for r in records)
+    assert all(r["steps_completed"] == last + 1 < 200 for r in records)
+
+
+def test_oversampled_group_adds_seeds_without_twins_and_keeps_the_others():
+    population = {
+        "architectures": ["gru", "lstm"],
+        "activations": ["tanh", "relu"],
+        "hidden_sizes": [16],
+        "l2": [1e-5],
+        "learning_rates": [0.01],
+        "n_seeds": 3,
+        "shard_size": 2,
+        "include_untrained": True,
+    }
+    plain = build_population("sine", population, study_seed=0)
+    oversample = {"lstm-relu": {"n_seeds": 10, "shard_size": 4}}
+    table = build_population("sine", {**population, "oversample": oversample}, study_seed=0)
+    group = table[(table["architecture"] == "lstm") & (table["activation"] == "relu")]
+    trained, twins = group[group["trained"]], group[~group["trained"]]
+    assert list(trained["seed_index"]) == list(range(10))
+    assert list(twins["seed_index"]) == [0, 1, 2], "the untrained baseline stays n_seeds"
+    assert trained.groupby("shard").size().tolist() == [4, 4, 2]
+    assert twins["shard"].nunique() == 1
+    others = table[~table.index.isin(group.index)]
+    plain_others = plain[~((plain["architecture"] == "lstm") & (plain["activation"] == "relu"))]
+    pd.testing.assert_frame_equal(others.reset_index(drop=True), plain_others.reset_index(drop=True))
+    shared = trained.merge(plain, on="network_id", suffixes=("", "_plain"))
+    assert len(shared) == 3 and (shared["seed"] == shared["seed_plain"]).all()
+    absent = build_population("sine", {**population, "oversample": {"vanilla-relu": {"n_seeds": 9}}}, 0)
+    pd.testing.assert_frame_equal(absent, plain)  # a group this population lacks: nothing to do
+    with pytest.raises(ValueError, match="not of the form"):
+        build_population("sine", {**population, "oversample": {"lstmrelu": {"n_seeds": 9}}}, 0)
+    with pytest.raises(ValueError, match="fewer than"):
+        build_population("sine", {**population, "oversample": {"gru-tanh": {"n_seeds": 2}}}, 0)
