@@ -199,13 +199,16 @@ def modal_class_by_architecture(in_modal, architecture, activation, n_permutatio
 
 
 def kept_fractions(networks: pd.DataFrame) -> list[dict]:
-    """Per architecture x activation: trained networks, kept ones, and the kept fraction."""
+    """Per architecture x activation: trained networks, those under the keep threshold
+    (``passed``: kept and surplus), the kept (analysed) ones, and the passed fraction."""
     table = networks[networks["status"].astype(str) != "untrained"]
     rows = []
     for (arch, act), group in table.groupby(["architecture", "activation"], sort=True):
-        kept = int((group["status"].astype(str) == "kept").sum())
+        status = group["status"].astype(str)
+        kept = int((status == "kept").sum())
+        passed = kept + int((status == "surplus").sum())
         rows.append({"architecture": str(arch), "activation": str(act), "trained": int(len(group)),
-                     "kept": kept, "fraction": kept / len(group) if len(group) else math.nan})
+                     "passed": passed, "kept": kept, "fraction": passed / len(group) if len(group) else math.nan})
     return rows
 
 

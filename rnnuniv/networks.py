@@ -9,6 +9,15 @@ per network in a cheap step of its own (``scripts/manifest.py``, rule ``manifest
                                 or the validation MSE is not finite
              "kept"             if normalised_error <= max_normalised_error
              "above-threshold"  otherwise
+             "surplus"          a network that would be kept, beyond the first
+                                max_kept_per_group kept ones (by seed index) of its
+                                hyperparameter combination
+
+The cap serves oversampled groups (:mod:`rnnuniv.population`): they train more seeds so that
+enough pass, and the cap (population.n_seeds) keeps every group's analysed sample the same size,
+so that no group weighs more in a mean over networks (silhouettes, medians). It depends on seed
+order only, never on what a network's analysis would show; for a group of n_seeds seeds it never
+binds.
 
 ``Var(target)`` is the variance of the target over the network's own validation trials, pooled
 over trials, time steps and outputs around its grand mean, so a network whose output is that
@@ -34,7 +43,7 @@ if TYPE_CHECKING:  # torch is imported by the loaders only: manifest and embed j
 
     from .cells import Cell, Params
 
-STATUSES = ("kept", "above-threshold", "diverged", "untrained")
+STATUSES = ("kept", "above-threshold", "diverged", "untrained", "surplus")
 # the columns that describe a network in every per-network output (matrix indices, embeddings,
 # topology and dynamics tables), after network_id, in this order, those the source table has
 LABEL_COLUMNS = (
@@ -79,11 +88,20 @@ def normalised_error(mse, target_variance):
         return np.where(variance > 0, mse / variance, np.nan)
 
 
-def keep_status(table: pd.DataFrame, max_normalised_error: float) -> pd.DataFrame:
+#: the columns that name a hyperparameter combination (a seed set) of the population
+COMBINATION_COLUMNS = ("architecture", "activation", "n_hidden", "l2", "learning_rate")
+
+
+def keep_status(
+    table: pd.DataFrame, max_normalised_error: float, max_kept_per_group: int | None = None
+) -> pd.DataFrame:
     """Add ``normalised_error`` and ``status`` (see the module docstring) to a table with
-    columns ``trained``, ``validation_loss``, ``target_variance`` and ``diverged_step``."""
+    columns ``trained``, ``validation_loss``, ``target_variance`` and ``diverged_step``, and
+    with ``max_kept_per_group`` also ``seed_index`` and :data:`COMBINATION_COLUMNS`."""
     if not max_normalised_error > 0:
         raise ValueError(f"max_normalised_error must be > 0, got {max_normalised_error!r}")
+    if max_kept_per_group is not None and max_kept_per_group < 1:
+        raise ValueError(f"max_kept_per_group must be >= 1, got {max_kept_per_group!r}")
     table = table.copy()
     error = normalised_error(table["validation_loss"], table["target_variance"])
     table["normalised_error"] = error
@@ -92,6 +110,10 @@ def keep_status(table: pd.DataFrame, max_normalised_error: float) -> pd.DataFram
     status = np.where(error <= max_normalised_error, "kept", "above-threshold")
     status = np.where(diverged, "diverged", status)
     table["status"] = np.where(trained, status, "untrained")
+    if max_kept_per_group is not None:
+        kept = table[table["status"] == "kept"].sort_values("seed_index", kind="stable")
+        rank = kept.groupby(list(COMBINATION_COLUMNS), sort=False).cumcount()
+        table.loc[rank.index[rank.to_numpy() >= max_kept_per_group], "status"] = "surplus"
     return table
 
 

@@ -77,10 +77,12 @@ def to_markdown(summary: dict) -> str:
             lines += ["", "Mean number of slow modes per architecture (Fig. 3e/f): " + ", ".join(
                 f"{a} {_fmt(v['mean'], 2)} (n={v['n']})" for a, v in entry["slow_modes"].items()) + "."]
         if entry.get("kept"):
-            lines += ["", "Kept fraction (trained networks under the keep threshold):", "",
-                      "| architecture | activation | trained | kept | fraction |", "|---|---|---|---|---|"]
-            lines += [f"| {k['architecture']} | {k['activation']} | {k['trained']} | {k['kept']} | {_fmt(k['fraction'], 2)} |"
-                      for k in entry["kept"]]
+            lines += ["", "Kept fraction (trained networks under the keep threshold; an oversampled group "
+                      "analyses its first population.n_seeds of them by seed, the rest are surplus):", "",
+                      "| architecture | activation | trained | under threshold | fraction | kept (analysed) |",
+                      "|---|---|---|---|---|---|"]
+            lines += [f"| {k['architecture']} | {k['activation']} | {k['trained']} | {k.get('passed', k['kept'])} "
+                      f"| {_fmt(k['fraction'], 2)} | {k['kept']} |" for k in entry["kept"]]
         if entry.get("sensitivity"):
             lines += ["", "Sensitivity of the individuality verdict to the SVCCA dimension k:", "",
                       "| k | silhouette* | 95 % interval | p | n | verdict | changes |", "|---|---|---|---|---|---|---|"]

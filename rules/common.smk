@@ -46,7 +46,10 @@ TASKS = list(config["tasks"])
 def population_config(task):
     """The population section with the task's oversampled groups (tasks.<task>.oversample)."""
     oversample = config["tasks"][task].get("oversample")
-    return {**config["population"], **({"oversample": oversample} if oversample else {})}
+    return {
+        **config["population"],
+        **({"oversample": oversample} if oversample else {}),
+    }
 
 
 @cache

@@ -135,8 +135,10 @@ checkpoint manifest:
         max_normalised_error=lambda wildcards: keep_rule(wildcards.task)[
             "max_normalised_error"
         ],
+        max_kept_per_group=config["population"]["n_seeds"],
     shell:
         "python3 scripts/manifest.py --population {input.population:q}"
         " --records {input.records:q}"
         " --max-normalised-error {params.max_normalised_error}"
+        " --max-kept-per-group {params.max_kept_per_group}"
         " --output {output:q} > {log:q} 2>&1"

@@ -2,7 +2,7 @@
 """Apply the keep rule to the training records of every shard of a task: the manifest ``networks.csv``.
 
 One row per network, in population order: every column of population.csv, then ``status`` (kept,
-above-threshold, diverged, untrained), ``validation_loss``, ``target_variance``,
+above-threshold, diverged, untrained, surplus), ``validation_loss``, ``target_variance``,
 ``normalised_error`` (= validation_loss / target_variance), ``final_train_loss``,
 ``diverged_step``, ``steps_completed`` and ``shard_wall_time_s``. The keep rule is
 ``rnnuniv.networks.keep_status``; later stages select networks from this file only.
@@ -29,6 +29,11 @@ def parse_args(argv=None):
         "--max-normalised-error", type=float, required=True,
         help="keep a network when validation MSE / Var(target) is at most this",
     )  # fmt: skip
+    parser.add_argument(
+        "--max-kept-per-group", type=int, default=None,
+        help="kept networks per hyperparameter combination, the first by seed index; more are 'surplus' "
+        "(population.n_seeds, so that oversampled groups are analysed at the size of the others)",
+    )  # fmt: skip
     parser.add_argument("--output", required=True, help="output: networks.csv")
     return parser.parse_args(argv)
 
@@ -52,7 +57,7 @@ def main(argv=None) -> int:
     missing = table["validation_loss"].isna() & table["steps_completed"].isna()
     if missing.any():
         raise SystemExit(f"{int(missing.sum())} networks of {args.population} have no training record")
-    table = keep_status(table, args.max_normalised_error)
+    table = keep_status(table, args.max_normalised_error, args.max_kept_per_group)
     table = table[[*population.columns, *MANIFEST_COLUMNS]]
     io.write_csv(args.output, table)
     counts = table["status"].value_counts().to_dict()

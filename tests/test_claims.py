@@ -166,10 +166,10 @@ def test_modal_class_fractions_and_test():
 def test_kept_fractions_and_within_between():
     networks = pd.DataFrame({"architecture": ["gru"] * 4 + ["lstm"] * 2,
                              "activation": ["tanh"] * 6,
-                             "status": ["kept", "kept", "diverged", "untrained", "kept", "above-threshold"]})
+                             "status": ["kept", "kept", "diverged", "untrained", "surplus", "above-threshold"]})
     rows = claims.kept_fractions(networks)
-    assert rows == [{"architecture": "gru", "activation": "tanh", "trained": 3, "kept": 2, "fraction": 2 / 3},
-                    {"architecture": "lstm", "activation": "tanh", "trained": 2, "kept": 1, "fraction": 0.5}]
+    assert rows == [{"architecture": "gru", "activation": "tanh", "trained": 3, "passed": 2, "kept": 2, "fraction": 2 / 3},
+                    {"architecture": "lstm", "activation": "tanh", "trained": 2, "passed": 1, "kept": 0, "fraction": 0.5}]
     distance, labels = planted(n_per_group=4, n_groups=2)
     ratio = claims.within_between_ratio(distance, labels, np.full(labels.size, "tanh"))
     assert ratio["ratio"] < 0.3

@@ -98,7 +98,7 @@ def test_summary_rows_and_verdicts_on_planted_results(tmp_path):
     assert [s["k"] for s in result["sensitivity"]] == [3, 10]
     assert [s["verdict"] for s in result["sensitivity"]] == ["held", "not held"]
     assert result["sensitivity"][1]["changes"] is True
-    assert result["kept"][0] == {"architecture": "gru", "activation": "relu", "trained": 6, "kept": 6,
+    assert result["kept"][0] == {"architecture": "gru", "activation": "relu", "trained": 6, "passed": 6, "kept": 6,
                                  "fraction": 1.0}
     text = (tmp_path / "summary.md").read_text()
     assert "## cdi" in text and "**held**" in text and "The verdict changes at k = 10." in text

@@ -168,6 +168,30 @@ def test_keep_rule_statuses():
     assert keep_status(table, 0.5)["status"][1] == "kept"
 
 
+def test_cap_makes_kept_networks_beyond_the_first_by_seed_surplus():
+    """Two combinations; the cap of 2 binds in the first only, by seed index, not by error."""
+    table = pd.DataFrame({
+        "architecture": ["lstm"] * 6 + ["gru"] * 2,
+        "activation": ["relu"] * 8,
+        "n_hidden": [64] * 8,
+        "l2": [1e-5] * 8,
+        "learning_rate": [0.0015] * 8,
+        "seed_index": [5, 0, 1, 3, 2, 4, 0, 1],
+        "trained": [True] * 8,
+        "validation_loss": [0.001, 0.04, 0.2, 0.02, 0.01, 0.001, 0.01, 0.01],
+        "target_variance": [1.0] * 8,
+        "diverged_step": [np.nan, np.nan, np.nan, np.nan, 12, np.nan, np.nan, np.nan],
+    })  # fmt: skip
+    out = keep_status(table, 0.05, max_kept_per_group=2)
+    # lstm kept by seed: 0, 3, 4, 5 (1 is above threshold, 2 diverged): 0 and 3 stay kept
+    assert out["status"].tolist() == [
+        "surplus", "kept", "above-threshold", "kept", "diverged", "surplus", "kept", "kept"
+    ]
+    assert keep_status(table, 0.05, max_kept_per_group=8)["status"].tolist() == keep_status(table, 0.05)["status"].tolist()
+    with pytest.raises(ValueError, match="max_kept_per_group"):
+        keep_status(table, 0.05, max_kept_per_group=0)
+
+
 def test_validation_loss_in_chunks_equals_one_pass():
     """Chunked validation (memory bound) gives the one-pass mean over trials, time and outputs."""
     from rnnuniv import training
