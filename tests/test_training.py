@@ -4,15 +4,19 @@ import pytest
 import torch
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from rnnuniv.cells import make_cell
 from rnnuniv.networks import keep_status, normalised_error
 from rnnuniv.population import build_population, format_float, network_id
 from rnnuniv.tasks import make_task
 from rnnuniv.training import TrainingConfig, target_variance, train_shard, validation_trials
+
+ROOT = Path(__file__).resolve().parent.parent
 
 SEEDS = [11, 12, 13, 14]
 
@@ -326,3 +330,36 @@ def test_oversampled_group_adds_seeds_without_twins_and_keeps_the_others():
         build_population("sine", {**population, "oversample": {"lstmrelu": {"n_seeds": 9}}}, 0)
     with pytest.raises(ValueError, match="fewer than"):
         build_population("sine", {**population, "oversample": {"gru-tanh": {"n_seeds": 2}}}, 0)
+
+
+def _merged_over_default(path):
+    """A config as Snakemake builds it from `--configfile path`: merged key by key over config.yaml."""
+
+    def update(base, extra):
+        for key, value in extra.items():
+            if isinstance(value, dict) and isinstance(base.get(key), dict):
+                update(base[key], value)
+            else:
+                base[key] = value
+        return base
+
+    default = yaml.safe_load((ROOT / "config.yaml").read_text())
+    return update(default, yaml.safe_load((ROOT / path).read_text()))
+
+
+@pytest.mark.parametrize("path", ["config.yaml", "configs/medium.yaml", "configs/paper.yaml"])
+def test_shipped_configs_build_their_populations_with_the_oversampling_they_state(path):
+    config = _merged_over_default(path)
+    for task, task_config in config["tasks"].items():
+        oversample = task_config.get("oversample", {})
+        table = build_population(task, {**config["population"], "oversample": oversample}, 0)
+        trained = table[table["trained"]]
+        size = trained.groupby(["architecture", "activation"]).size()
+        combinations = len(config["population"]["hidden_sizes"]) * len(config["population"]["l2"])
+        combinations *= len(config["population"]["learning_rates"])
+        for (architecture, activation), count in size.items():
+            entry = oversample.get(f"{architecture}-{activation}", {})
+            assert count == combinations * entry.get("n_seeds", config["population"]["n_seeds"])
+    if path == "configs/paper.yaml":  # the paper's populations are not oversampled
+        sine = config["tasks"]["sine"]["oversample"]
+        assert all(entry["n_seeds"] == config["population"]["n_seeds"] for entry in sine.values())

@@ -15,14 +15,17 @@ def test_tiny_workflow_trains_every_network(tiny_workflow):
         extra = sum(entry["n_seeds"] - config["population"]["n_seeds"] for entry in oversampled.values())
         assert len(trained) == 4 + extra
         assert (~table["trained"]).sum() == 4, "oversampled seeds get no untrained twin"
-        assert set(table["status"]) <= {"kept", "above-threshold", "diverged", "untrained"}
+        assert set(table["status"]) <= {"kept", "surplus", "above-threshold", "diverged", "untrained"}
         population = pd.read_csv(tiny_workflow / "results" / task / "population.csv")
         assert list(table.columns[: len(population.columns)]) == list(population.columns)
         error = table["validation_loss"] / table["target_variance"]
         assert (table["normalised_error"] - error).abs().max() < 1e-9
         keep = config["tasks"][task].get("keep", config["keep"])["max_normalised_error"]
         done = table["trained"] & table["diverged_step"].isna()
-        assert ((table["status"] == "kept") == (done & (table["normalised_error"] <= keep))).all()
+        passed = table["status"].isin(["kept", "surplus"])
+        assert (passed == (done & (table["normalised_error"] <= keep))).all()
+        kept_per_group = table[table["status"] == "kept"].groupby(["architecture", "activation"]).size()
+        assert (kept_per_group <= config["population"]["n_seeds"]).all()
         assert (table.loc[~table["trained"], "status"] == "untrained").all()
         for shard in table["shard"].unique():
             assert (tiny_workflow / "results" / task / "shards" / shard / "weights.safetensors").stat().st_size > 0
