@@ -194,6 +194,42 @@ def test_batched_networks_equal_one_at_a_time():
     assert total > n_networks  # some network has more than one point: the test has teeth
 
 
+def test_each_network_refines_exactly_as_it_would_alone():
+    """Newton/LM refinement of a batch: each network's points follow the same path as alone.
+
+    Gain-2 networks of 10 units have slow points and ill-conditioned Jacobians, so some points
+    need Levenberg-Marquardt steps; which points get them must depend on the point, not on
+    whether another network's point of the same index needed them (the result would then change
+    with ``network_chunk``).
+    """
+    from functools import partial
+
+    from rnnuniv.fixedpoints.linearise import _jacobians
+    from rnnuniv.fixedpoints.optimise import _refine
+
+    n, m, n_networks = 10, 2, 4
+    g = _gen(23)
+    w = 2.0 * torch.randn(n_networks, n, n, generator=g, dtype=F64) / math.sqrt(n)
+    b_in = torch.randn(n_networks, n, m, generator=g, dtype=F64)
+    x = (0.1 * torch.randn(n_networks, 1, m, generator=g, dtype=F64)).expand(-1, 300, -1).contiguous()
+    h0 = 1.5 * torch.randn(n_networks, 300, n, generator=g, dtype=F64)
+
+    def step(weights, inputs, h, u):
+        return torch.tanh(h @ weights.transpose(1, 2) + u @ inputs.transpose(1, 2))
+
+    def refine(part):
+        net_step = partial(step, w[part], b_in[part])
+        jacobians = partial(_jacobians, net_step, batch=4096)
+        return _refine(net_step, jacobians, h0[part], x[part], 40, 1e-26, 0.5, 5e-4)
+
+    together = refine(slice(0, n_networks))
+    moved = (together - h0).norm(dim=-1)
+    assert (moved > 1e-3).float().mean() > 0.5  # the refinement does move points: the test has teeth
+    for i in range(n_networks):
+        alone = refine(slice(i, i + 1))[0]
+        assert torch.allclose(together[i], alone, rtol=0, atol=1e-10), i
+
+
 # ---------------------------------------------------------------------------------------------
 # Continua of fixed points are one manifold, not hundreds of fixed points
 # ---------------------------------------------------------------------------------------------
@@ -486,8 +522,9 @@ def test_shard_in_network_chunks_is_each_chunk_searched_alone(architecture):
 
 def test_shard_chunks_agree_on_a_contracting_network():
     """Gain 0.5 (one stable fixed point per network and input): chunks 1, 2 and all find the same
-    points to round-off and the same stability. (Not bit for bit: the Newton refinement evaluates
-    the union of still-refining states of the networks it batches, so round-off depends on them.)"""
+    points to round-off and the same stability. (Not bit for bit: the Newton refinement pads
+    each network's still-refining states to the largest count in its batch, so batch shapes, and
+    with them round-off, depend on the other networks.)"""
     cell, params, trajectories, conditions = _seeded_shard("gru", 0.5)
     runs = [shard_fixed_points(cell, params, trajectories, conditions, 12, n_inits=32, seed=1,
                                network_chunk=chunk)[0] for chunk in (1, 2, None)]

@@ -113,7 +113,8 @@ def _refine(
 ) -> torch.Tensor:
     """Damped Newton on F(h) = h for every point at once; returns refined states ``[N, K, n]``.
 
-    Each iteration, for the points still refining (``A = J - I``, ``r = F(h) - h``):
+    Each iteration, for the points still refining (``A = J - I``, ``r = F(h) - h``), each
+    network's own set of them (:func:`_pack`):
 
     - Newton steps ``alpha dh`` with ``A dh = -r`` (one LU per point) for each ``alpha``;
     - only where none of them lowers ``q`` below ``min_decrease * q``, or where ``A`` is
@@ -133,11 +134,12 @@ def _refine(
         q = _speed(net_step(h, x), h)
     active = q > q_stop  # [N, K]
     alphas = torch.tensor(_NEWTON_ALPHAS, dtype=h.dtype, device=h.device).view(-1, 1, 1, 1)
+    n = h.shape[-1]
     for _ in range(iters):
-        columns = active.any(0).nonzero().squeeze(1)  # states still refining in some network
-        if columns.numel() == 0:
+        columns, refining = _pack(active)  # [N, W]: each network's refining points first
+        if columns.shape[1] == 0:
             break
-        hs, xs, qs, refining = h[:, columns], x[:, columns], q[:, columns], active[:, columns]
+        hs, xs, qs = _take(h, columns), _take(x, columns), torch.gather(q, 1, columns)
         a, _ = jacobians(hs, xs)
         with torch.no_grad():
             a.diagonal(dim1=-2, dim2=-1).sub_(1.0)  # A = J - I
@@ -151,26 +153,50 @@ def _refine(
             newton = torch.nan_to_num(newton, nan=0.0, posinf=0.0, neginf=0.0)
             best_h, best_q = _best_candidate(net_step, hs, xs, alphas * newton)
 
-            hard = refining & (ill | ~(best_q < min_decrease * qs))
-            sub = hard.any(0).nonzero().squeeze(1)
-            if sub.numel():
-                hard_a = [a if sub.numel() == a.shape[1] else a[:, sub]]  # no copy when all are hard
+            sub, hard = _pack(refining & (ill | ~(best_q < min_decrease * qs)))  # [N, W']
+            if sub.shape[1]:
+                rows = torch.arange(a.shape[0], device=a.device).unsqueeze(1)
+                every = sub.shape[1] == a.shape[1] and bool(hard.all())  # then sub is 0..W-1 in every row
+                hard_a = [a if every else a[rows, sub]]  # no copy when all are hard
                 del a  # only the hard points' A is still needed
-                lm = _lm_directions(hard_a, residual[:, sub])  # [L, N, k', n]
-                spurious = ill[:, sub] & (newton[:, sub].norm(dim=-1) > 10 * lm[0].norm(dim=-1))
-                lm_h, lm_q = _best_candidate(net_step, hs[:, sub], xs[:, sub], lm)
-                newton_q = torch.where(spurious, math.inf, best_q[:, sub])
+                lm = _lm_directions(hard_a, _take(residual, sub))  # [L, N, W', n]
+                spurious = torch.gather(ill, 1, sub) & (_take(newton, sub).norm(dim=-1) > 10 * lm[0].norm(dim=-1))
+                lm_h, lm_q = _best_candidate(net_step, _take(hs, sub), _take(xs, sub), lm)
+                hard_q = torch.gather(best_q, 1, sub)
+                newton_q = torch.where(spurious, math.inf, hard_q)
                 take = lm_q < newton_q
-                best_q[:, sub] = torch.where(take, lm_q, newton_q)
-                best_h[:, sub] = torch.where(take.unsqueeze(-1), lm_h, best_h[:, sub])
+                updated_q = torch.where(hard, torch.where(take, lm_q, newton_q), hard_q)
+                updated_h = torch.where((take & hard).unsqueeze(-1), lm_h, _take(best_h, sub))
+                best_q = best_q.scatter(1, sub, updated_q)
+                best_h = best_h.scatter(1, sub.unsqueeze(-1).expand(-1, -1, n), updated_h)
 
             a = None  # free A before the next iteration forms its own
             improved = (best_q < qs) & refining
-            h[:, columns] = torch.where(improved.unsqueeze(-1), best_h, hs)
-            q[:, columns] = torch.where(improved, best_q, qs)
-            active[:, columns] = improved & (best_q > q_stop) & (best_q < min_decrease * qs)
+            h.scatter_(1, columns.unsqueeze(-1).expand(-1, -1, n), torch.where(improved.unsqueeze(-1), best_h, hs))
+            q.scatter_(1, columns, torch.where(improved, best_q, qs))
+            active.scatter_(1, columns, improved & (best_q > q_stop) & (best_q < min_decrease * qs))
             active &= ~_near_converged(h, x, q, active, q_stop, tol_merge)
     return h
+
+
+def _pack(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per network (row of ``mask [N, K]``) the indices of its ``True`` points first, in order,
+    then others as padding: ``(index [N, W], valid [N, W])`` with ``W`` the largest count.
+
+    Networks' points are unrelated, so each network computes only its own selected points (not
+    every column selected in any network); padding slots hold distinct unselected points whose
+    results are discarded.
+    """
+    counts = mask.sum(1)
+    width = int(counts.max()) if mask.numel() else 0
+    index = torch.argsort((~mask).to(torch.uint8), dim=1, stable=True)[:, :width]
+    valid = torch.arange(width, device=mask.device).unsqueeze(0) < counts.unsqueeze(1)
+    return index, valid
+
+
+def _take(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``values [N, K, d]`` at ``index [N, W]`` -> ``[N, W, d]``."""
+    return torch.gather(values, 1, index.unsqueeze(-1).expand(-1, -1, values.shape[-1]))
 
 
 def _near_converged(
