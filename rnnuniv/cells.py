@@ -157,7 +157,6 @@ class Cell:
                 return 1.0 - torch.tanh(pre).pow(2)
             return (pre > 0).to(pre.dtype)
 
-        eye = torch.eye(n, dtype=state.dtype, device=state.device)
         arch = self.architecture
         if arch == "vanilla":
             d = col(phi_prime(drive + rec))
@@ -167,7 +166,8 @@ class Cell:
             g = torch.sigmoid(pre[..., :n])
             c = self.phi(pre[..., n:])
             d_gate, d_cand = col((h - c) * g * (1 - g)), col((1 - g) * phi_prime(pre[..., n:]))
-            jac = col(g) * eye + d_gate * block(u_t, 0) + d_cand * block(u_t, 1)
+            jac = (d_gate * block(u_t, 0)).addcmul_(d_cand, block(u_t, 1))  # in place: [K, S, S] passes
+            jac.diagonal(dim1=-2, dim2=-1).add_(g)
             return jac, d_gate * block(w_t, 0) + d_cand * block(w_t, 1)
         if arch == "gru":
             rz = torch.sigmoid(drive[..., : 2 * n] + rec[..., : 2 * n])
@@ -178,8 +178,8 @@ class Cell:
             d_update = col((h - c) * z * (1 - z))
             d_cand = col((1 - z) * phi_prime(pre_c))
             d_reset = d_cand * col(q * r * (1 - r))
-            jac = col(z) * eye + d_update * block(u_t, 1) + d_reset * block(u_t, 0)
-            jac = jac + d_cand * col(r) * block(u_t, 2)
+            jac = (d_update * block(u_t, 1)).addcmul_(d_reset, block(u_t, 0)).addcmul_(d_cand * col(r), block(u_t, 2))
+            jac.diagonal(dim1=-2, dim2=-1).add_(z)
             jac_x = d_update * block(w_t, 1) + d_reset * block(w_t, 0) + d_cand * block(w_t, 2)
             return jac, jac_x
         if arch == "lstm":
@@ -194,10 +194,11 @@ class Cell:
             through_c = col(o * phi_prime(c))
 
             def dc_and_dh(matrix):  # d c' and d h' through the pre-activations
-                dc = d_i * block(matrix, 0) + d_f * block(matrix, 1) + d_g * block(matrix, 2)
-                return dc, d_o * block(matrix, 3) + through_c * dc
+                dc = (d_i * block(matrix, 0)).addcmul_(d_f, block(matrix, 1)).addcmul_(d_g, block(matrix, 2))
+                return dc, (d_o * block(matrix, 3)).addcmul_(through_c, dc)
 
-            jac = state.new_zeros(*state.shape, state.shape[-1])  # blocks [[dh/dh, dh/dc], [dc/dh, dc/dc]]
+            jac = state.new_empty(*state.shape, state.shape[-1])  # blocks [[dh/dh, dh/dc], [dc/dh, dc/dc]]
+            jac[..., n:].zero_()  # the diagonal right-hand blocks; the left ones are overwritten
             jac_x = state.new_empty(*state.shape, x.shape[-1])
             dc_dh, dh_dh = dc_and_dh(u_t)
             jac[..., :n, :n], jac[..., n:, :n] = dh_dh, dc_dh

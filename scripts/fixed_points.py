@@ -28,7 +28,7 @@ from rnnuniv import io
 from rnnuniv.fixedpoints import shard_fixed_points, write_shard
 from rnnuniv.networks import load_shard_networks
 from rnnuniv.probes import state_rows
-from rnnuniv.runtime import json_argument, resolve_device, set_threads
+from rnnuniv.runtime import json_argument, keep_freed_memory, resolve_device, set_threads
 from rnnuniv.tasks import make_task
 from rnnuniv.topology.lines import cdi_contexts
 
@@ -59,6 +59,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     log = io.setup_logging()
     set_threads(args.threads)
+    keep_freed_memory()
     options = dict(args.options)
     n_grid = options.pop("n_grid", None)
     slow_manifold = options.pop("slow_manifold", None)
