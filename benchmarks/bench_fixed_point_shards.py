@@ -50,7 +50,7 @@ def stage_command(run: Path, shard: str) -> list[str]:
          "--directory", str(run)],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    match = re.search(r"^\s*(python3 scripts/fixed_points\.py .*?) > \S+ 2>&1$", out, re.MULTILINE)
+    match = re.search(r"(python3 scripts/fixed_points\.py .*?) > \S+ 2>&1", out)
     if match is None:
         raise SystemExit(f"no fixed_points command for {shard} in {run}: is the run finished?")
     return shlex.split(match.group(1))
