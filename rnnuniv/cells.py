@@ -166,7 +166,7 @@ class Cell:
             g = torch.sigmoid(pre[..., :n])
             c = self.phi(pre[..., n:])
             d_gate, d_cand = col((h - c) * g * (1 - g)), col((1 - g) * phi_prime(pre[..., n:]))
-            jac = (d_gate * block(u_t, 0)).addcmul_(d_cand, block(u_t, 1))  # in place: [K, S, S] passes
+            jac = (d_gate * block(u_t, 0)).addcmul_(d_cand, block(u_t, 1))  # in place: one [K, S, S] temporary
             jac.diagonal(dim1=-2, dim2=-1).add_(g)
             return jac, d_gate * block(w_t, 0) + d_cand * block(w_t, 1)
         if arch == "gru":

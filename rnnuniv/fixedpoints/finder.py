@@ -14,7 +14,7 @@ from scipy.spatial.distance import cdist
 
 from .linearise import Jacobian, Step, _eigen, _jacobians
 from .manifolds import _label_manifolds, _length_scales
-from .optimise import _adam, _refine, _speed
+from .optimise import _adam, _pad_rows, _refine, _speed, _take
 from .results import FixedPoints
 
 
@@ -131,14 +131,10 @@ def find_fixed_points(
         for i in range(n_networks)
     ]  # per network: indices into K, sorted by q
     sizes = [int(k.numel()) for k in keep]
-    width = max(max(sizes), 1)
     # pad every network's survivors to one width so the Jacobians are one batched call
-    padded = torch.zeros(n_networks, width, dtype=torch.long, device=h.device)
-    for i, k in enumerate(keep):
-        padded[i, : k.numel()] = k
-    gather = padded.unsqueeze(-1)
-    points = torch.gather(h, 1, gather.expand(-1, -1, n))
-    point_inputs = torch.gather(inputs, 1, gather.expand(-1, -1, inputs.shape[-1]))
+    padded = _pad_rows(keep, h.device)
+    width = padded.shape[1]
+    points, point_inputs = _take(h, padded), _take(inputs, padded)
     jac, input_jac = jacobians(points, point_inputs, with_inputs=True)
     eig = _eigen(jac.reshape(-1, n, n))
     eig = {k: v.reshape(n_networks, width, *v.shape[1:]) for k, v in eig.items()}

@@ -194,6 +194,15 @@ def _pack(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return index, valid
 
 
+def _pad_rows(rows: list[torch.Tensor], device: torch.device) -> torch.Tensor:
+    """Per-network index lists padded with 0 to one width (at least 1): ``[N, W]``, for
+    :func:`_take` to batch ragged selections into one call (padding results are discarded)."""
+    padded = torch.zeros(len(rows), max([int(r.numel()) for r in rows] + [1]), dtype=torch.long, device=device)
+    for i, row in enumerate(rows):
+        padded[i, : row.numel()] = row
+    return padded
+
+
 def _take(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """``values [N, K, d]`` at ``index [N, W]`` -> ``[N, W, d]``."""
     return torch.gather(values, 1, index.unsqueeze(-1).expand(-1, -1, values.shape[-1]))

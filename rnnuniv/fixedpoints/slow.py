@@ -41,7 +41,7 @@ import torch
 
 from .finder import _expand_inputs, _select_points
 from .linearise import Jacobian, Step, _jacobians, modulus_order
-from .optimise import _speed
+from .optimise import _pad_rows, _speed, _take
 
 __all__ = ["SLOW_DEFAULTS", "SLOW_VERSION", "seed_states", "slow_boundary", "sample_slow_manifold"]
 
@@ -146,12 +146,8 @@ def sample_slow_manifold(
         _select_points(seeds[i], h[i], inputs[i], torch.where(slow[i], q[i], math.inf), spacing * spread[i], None, None)
         for i in range(n_networks)
     ]
-    width = max([int(k.numel()) for k in keep] + [1])
-    padded = torch.zeros(n_networks, width, dtype=torch.long, device=h.device)
-    for i, k in enumerate(keep):
-        padded[i, : k.numel()] = k
-    points = torch.gather(h, 1, padded.unsqueeze(-1).expand(-1, -1, n))
-    point_inputs = torch.gather(inputs, 1, padded.unsqueeze(-1).expand(-1, -1, inputs.shape[-1]))
+    padded = _pad_rows(keep, h.device)
+    points, point_inputs = _take(h, padded), _take(inputs, padded)
     values = torch.linalg.eigvals(jacobians(points, point_inputs))  # [N, width, n], computed once
     values = torch.gather(values, -1, modulus_order(values))
     return [
