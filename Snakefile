@@ -31,8 +31,6 @@ rule all:
     default_target: True
     input:
         expand("results/{task}/networks.csv", task=TASKS),
-        [all_states(task) for task in TASKS],
-        [all_fixed_points(task) for task in TASKS],
         expand("results/{task}/topology/summary.json", task=TASKS),
         expand("results/{task}/cca/distance.npy", task=TASKS),
         expand("results/{task}/cca/untrained/distance.npy", task=TASKS),
@@ -51,3 +49,5 @@ rule all:
         FIGURE_TARGETS,
         "results/summary.json",
         "results/summary.md",
+        # last: depends on the manifest checkpoints (see rule manifest)
+        all_shard_outputs,

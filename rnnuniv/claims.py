@@ -200,8 +200,9 @@ def modal_class_by_architecture(in_modal, architecture, activation, n_permutatio
 
 def kept_fractions(networks: pd.DataFrame) -> list[dict]:
     """Per architecture x activation: trained networks, those under the keep threshold
-    (``passed``: kept and surplus), the kept (analysed) ones, and the passed fraction."""
-    table = networks[networks["status"].astype(str) != "untrained"]
+    (``passed``: kept and surplus), the kept (analysed) ones, and the passed fraction. Untrained
+    twins and not-needed oversampling seeds (never trained) are not counted."""
+    table = networks[~networks["status"].astype(str).isin(["untrained", "not-needed"])]
     rows = []
     for (arch, act), group in table.groupby(["architecture", "activation"], sort=True):
         status = group["status"].astype(str)

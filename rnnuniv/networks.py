@@ -12,9 +12,13 @@ per network in a cheap step of its own (``scripts/manifest.py``, rule ``manifest
              "surplus"          a network that would be kept, beyond the first
                                 max_kept_per_group kept ones (by seed index) of its
                                 hyperparameter combination
+             "not-needed"       an oversampled seed whose shard was never trained: earlier
+                                shards of its group had already passed max_kept_per_group
+                                networks (:func:`rnnuniv.population.needed_shards`)
 
-The cap serves oversampled groups (:mod:`rnnuniv.population`): they train more seeds so that
-enough pass, and the cap (population.n_seeds) keeps every group's analysed sample the same size,
+The cap serves oversampled groups (:mod:`rnnuniv.population`): they train more seeds, shard by
+shard in seed order and only until enough pass (so with the cap, a later shard could only add
+surplus networks), and the cap (population.n_seeds) keeps every group's analysed sample the same size,
 so that no group weighs more in a mean over networks (silhouettes, medians). It depends on seed
 order only, never on what a network's analysis would show; for a group of n_seeds seeds it never
 binds.
@@ -31,7 +35,7 @@ for every task: 0.05 keeps networks that explain at least 95 % of the target's v
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pandas as pd
@@ -43,7 +47,7 @@ if TYPE_CHECKING:  # torch is imported by the loaders only: manifest and embed j
 
     from .cells import Cell, Params
 
-STATUSES = ("kept", "above-threshold", "diverged", "untrained", "surplus")
+STATUSES = ("kept", "above-threshold", "diverged", "untrained", "surplus", "not-needed")
 # the columns that describe a network in every per-network output (matrix indices, embeddings,
 # topology and dynamics tables), after network_id, in this order, those the source table has
 LABEL_COLUMNS = (
@@ -68,6 +72,8 @@ MANIFEST_COLUMNS = (
     "steps_completed",
     "shard_wall_time_s",
 )
+# the facts a training record gives (train.json), from which the manifest derives the rest
+RECORD_COLUMNS = tuple(c for c in MANIFEST_COLUMNS if c not in ("status", "normalised_error"))
 
 
 def labels(table: pd.DataFrame, networks: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -115,6 +121,31 @@ def keep_status(
         rank = kept.groupby(list(COMBINATION_COLUMNS), sort=False).cumcount()
         table.loc[rank.index[rank.to_numpy() >= max_kept_per_group], "status"] = "surplus"
     return table
+
+
+def read_training_records(paths: Sequence[str | Path]) -> pd.DataFrame:
+    """The per-network training records of ``train.json`` files (written by ``scripts/train.py``):
+    ``network_id`` and the facts of :data:`MANIFEST_COLUMNS` (all but the keep decision), one row
+    per network in file order. A file without them is an error naming it."""
+    rows = []
+    for path in paths:
+        record = io.read_json(path)
+        if "networks" not in record:
+            raise io.CorruptFileError(path, "no 'networks' list")
+        for network in record["networks"]:
+            missing = [c for c in ("network_id", *RECORD_COLUMNS) if c not in network]
+            if missing:
+                raise io.CorruptFileError(path, f"training record without {missing} (rerun training)")
+            rows.append({c: network[c] for c in ("network_id", *RECORD_COLUMNS)})
+    return pd.DataFrame(rows, columns=["network_id", *RECORD_COLUMNS])
+
+
+def passed_networks(records: pd.DataFrame, max_normalised_error: float) -> set[str]:
+    """Ids of the trained networks of ``records`` (:func:`read_training_records`) under the keep
+    threshold: finite, not diverged, ``normalised_error <= max_normalised_error`` (kept or surplus
+    in the manifest)."""
+    table = keep_status(records.assign(trained=True), max_normalised_error)
+    return set(table.loc[table["status"] == "kept", "network_id"].astype(str))
 
 
 def load_shard_networks(

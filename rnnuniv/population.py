@@ -12,13 +12,19 @@ more seeds than ``n_seeds``, as the paper trained many networks and kept those t
 task. The extra seeds come after the others (seed indices ``n_seeds``, ``n_seeds + 1``, ...), so
 the first ``n_seeds`` networks and their seeds are the same as without oversampling, and they get no
 untrained twin: the untrained baseline stays ``n_seeds`` networks per group.
+
+A group's shards are trained in seed order, each only while the earlier ones passed the keep rule
+fewer than ``n_seeds`` times (:func:`needed_shards`): the manifest keeps the first ``n_seeds``
+passing networks by seed index, so a later shard could only add surplus. Which networks are
+analysed is therefore the same as if every seed were trained.
 """
 
 from __future__ import annotations
 
 import itertools
 import zlib
-from typing import Any
+from collections import Counter
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -148,3 +154,40 @@ def checked_oversample(population: dict[str, Any]) -> dict[str, dict[str, int]]:
 def shards(table: pd.DataFrame) -> list[str]:
     """Shard ids in population order."""
     return list(dict.fromkeys(table["shard"]))
+
+
+def needed_shards(table: pd.DataFrame, n_seeds: int, passed: Callable[[str], set[str]]) -> list[str]:
+    """The shards to train, in population order.
+
+    A shard holding an untrained twin or a seed with ``seed_index < n_seeds`` is always needed. A
+    shard of oversampling seeds only (all ``seed_index >= n_seeds``) is needed while some
+    hyperparameter combination among its networks has fewer than ``n_seeds`` passing networks in
+    the earlier needed shards. ``passed(shard)`` gives the ids of a trained shard's networks under
+    the keep threshold (:func:`rnnuniv.networks.passed_networks`); it is called in population
+    order, once per shard, and only for a shard whose successor is in question, so that a
+    workflow can train the shards of a group one after the other (rule ``manifest``).
+    """
+    from .networks import COMBINATION_COLUMNS
+
+    combination = list(COMBINATION_COLUMNS)
+    base = ~table["trained"].astype(bool) | (table["seed_index"] < n_seeds)
+    key = table[combination].apply(tuple, axis=1)
+    needed: list[str] = []
+    counted: set[str] = set()
+    passing: Counter = Counter()  # passing networks per combination in the counted shards
+    for shard in shards(table):
+        rows = table["shard"] == shard
+        if base[rows].any():
+            needed.append(shard)
+            continue
+        combinations = set(key[rows])
+        for earlier in needed:
+            earlier_rows = (table["shard"] == earlier) & table["trained"].astype(bool)
+            if earlier in counted or not combinations & set(key[earlier_rows]):
+                continue
+            ids = passed(earlier)
+            counted.add(earlier)
+            passing.update(key[earlier_rows & table["network_id"].astype(str).isin(ids)])
+        if any(passing[c] < n_seeds for c in combinations):
+            needed.append(shard)
+    return needed

@@ -78,7 +78,8 @@ def to_markdown(summary: dict) -> str:
                 f"{a} {_fmt(v['mean'], 2)} (n={v['n']})" for a, v in entry["slow_modes"].items()) + "."]
         if entry.get("kept"):
             lines += ["", "Kept fraction (trained networks under the keep threshold; an oversampled group "
-                      "analyses its first population.n_seeds of them by seed, the rest are surplus):", "",
+                      "trains its shards in seed order until population.n_seeds pass, and analyses the first "
+                      "n_seeds of them by seed; the rest are surplus):", "",
                       "| architecture | activation | trained | under threshold | fraction | kept (analysed) |",
                       "|---|---|---|---|---|---|"]
             lines += [f"| {k['architecture']} | {k['activation']} | {k['trained']} | {k.get('passed', k['kept'])} "

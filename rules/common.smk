@@ -6,7 +6,8 @@ import pandas
 from snakemake.utils import validate
 
 from rnnuniv import figures as figure_registry
-from rnnuniv.population import build_population, shards
+from rnnuniv.networks import passed_networks, read_training_records
+from rnnuniv.population import build_population, needed_shards, shards
 from rnnuniv.similarity.registry import (
     EXTRA_METRICS,
     check_metric_names,
@@ -59,12 +60,31 @@ def population(task):
 
 
 def task_shards(task):
-    return shards(population(task))
+    """Shards with networks to analyse, in population order: every shard but those of oversampling
+    seeds the keep rule did not need (status not-needed, rnnuniv.population.needed_shards). Reads
+    networks.csv (rule manifest is a checkpoint), so call it from input functions only.
+    """
+    return shards(_analysed_networks(task))
 
 
 def trained_shards(task):
-    table = population(task)
-    return shards(table[table["trained"]])
+    """task_shards of trained networks (no untrained twins)."""
+    table = _analysed_networks(task)
+    return shards(table[table["trained"].astype(bool)])
+
+
+def _analysed_networks(task):
+    table = pandas.read_csv(
+        checkpoints.manifest.get(task=task).output[0], dtype={"network_id": str}
+    )
+    return table[table["status"] != "not-needed"]
+
+
+def all_shard_outputs(wildcards):
+    """Probe states and fixed points of every analysed shard of every task (rule all)."""
+    return [
+        path for task in TASKS for path in all_states(task) + all_fixed_points(task)
+    ]
 
 
 def training_config(task):
@@ -183,11 +203,36 @@ def cca_matrix_runtime(wildcards):
     return int(max(10, n * n / 2 * 2e-3 / 60))
 
 
-def _all_records(wildcards):
+def _base_records(wildcards):
+    """Training records of the shards every study needs: untrained twins and seeds below n_seeds."""
+    table = population(wildcards.task)
+    base = ~table["trained"] | (table["seed_index"] < config["population"]["n_seeds"])
     return expand(
         "results/{task}/shards/{shard}/train.json",
         task=wildcards.task,
-        shard=task_shards(wildcards.task),
+        shard=shards(table[base]),
+    )
+
+
+def _oversampling_records(wildcards):
+    """Training records of the shards of oversampling seeds the keep rule needs. Each is decided
+    from the records of the shards before it (rule train is a checkpoint), so a group's shards
+    train one after the other and stop once n_seeds networks passed (rnnuniv.population).
+    """
+    task = wildcards.task
+    table = population(task)
+    base = set(_base_records(wildcards))
+    needed = needed_shards(
+        table, config["population"]["n_seeds"], lambda shard: _passed(task, shard)
+    )
+    paths = expand("results/{task}/shards/{shard}/train.json", task=task, shard=needed)
+    return [path for path in paths if path not in base]
+
+
+def _passed(task, shard):
+    records = checkpoints.train.get(task=task, shard=shard).output.records
+    return passed_networks(
+        read_training_records([records]), keep_rule(task)["max_normalised_error"]
     )
 
 

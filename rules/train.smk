@@ -40,7 +40,9 @@ rule population:
         " --output {output:q} > {log:q} 2>&1"
 
 
-rule train:
+# a checkpoint: whether an oversampling shard is needed depends on the records of the shards
+# before it (rules/common.smk: _oversampling_records)
+checkpoint train:
     input:
         population="results/{task}/population.csv",
     output:
@@ -122,7 +124,10 @@ rule train:
 checkpoint manifest:
     input:
         population="results/{task}/population.csv",
-        records=_all_records,
+        records=_base_records,
+        # last: a checkpoint-dependent input function (Snakemake keeps the incomplete flag of the
+        # last input function only)
+        oversampling_records=_oversampling_records,
     output:
         "results/{task}/networks.csv",
     log:
@@ -138,7 +143,7 @@ checkpoint manifest:
         max_kept_per_group=config["population"]["n_seeds"],
     shell:
         "python3 scripts/manifest.py --population {input.population:q}"
-        " --records {input.records:q}"
+        " --records {input.records:q} {input.oversampling_records:q}"
         " --max-normalised-error {params.max_normalised_error}"
         " --max-kept-per-group {params.max_kept_per_group}"
         " --output {output:q} > {log:q} 2>&1"

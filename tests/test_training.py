@@ -3,7 +3,9 @@
 import pytest
 import torch
 
+import json
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,7 @@ import yaml
 
 from rnnuniv.cells import make_cell
 from rnnuniv.networks import keep_status, normalised_error
-from rnnuniv.population import build_population, format_float, network_id
+from rnnuniv.population import build_population, format_float, needed_shards, network_id, shards
 from rnnuniv.tasks import make_task
 from rnnuniv.training import TrainingConfig, target_variance, train_shard, validation_trials
 
@@ -330,6 +332,94 @@ def test_oversampled_group_adds_seeds_without_twins_and_keeps_the_others():
         build_population("sine", {**population, "oversample": {"lstmrelu": {"n_seeds": 9}}}, 0)
     with pytest.raises(ValueError, match="fewer than"):
         build_population("sine", {**population, "oversample": {"gru-tanh": {"n_seeds": 2}}}, 0)
+
+
+def _oversampled_population(l2=(1e-5,)):
+    population = {
+        "architectures": ["gru", "lstm"],
+        "activations": ["relu"],
+        "hidden_sizes": [16],
+        "l2": list(l2),
+        "learning_rates": [0.01],
+        "n_seeds": 3,
+        "shard_size": 3,
+        "include_untrained": True,
+    }
+    oversample = {"lstm-relu": {"n_seeds": 12, "shard_size": 4}}
+    return build_population("sine", {**population, "oversample": oversample}, study_seed=0)
+
+
+@pytest.mark.parametrize(
+    "passing, expected_extra",
+    [
+        (range(12), []),  # the first shard passes 4 >= 3: no more shards
+        ({0, 5}, ["lstm-relu-h16-001", "lstm-relu-h16-002"]),  # 1, then 2, then 2 + 0 < 3: all shards
+        ({1, 4, 6, 9}, ["lstm-relu-h16-001"]),  # 1, then 3: stop after the second shard
+        (set(), ["lstm-relu-h16-001", "lstm-relu-h16-002"]),
+    ],
+)
+def test_oversampling_shards_train_in_seed_order_until_n_seeds_pass(passing, expected_extra):
+    table = _oversampled_population()
+    lstm = table[(table["architecture"] == "lstm") & table["trained"]]
+    passing_ids = set(lstm.loc[lstm["seed_index"].isin(passing), "network_id"])
+    asked = []
+
+    def passed(shard):
+        asked.append(shard)
+        return passing_ids & set(table.loc[table["shard"] == shard, "network_id"])
+
+    needed = needed_shards(table, 3, passed)
+    base = ["gru-relu-h16-000", "lstm-relu-h16-000", "gru-relu-h16-untrained-000", "lstm-relu-h16-untrained-000"]
+    assert needed == [s for s in shards(table) if s in base + expected_extra]
+    # each shard is asked about once, in seed order, and only to decide the shard after it
+    assert asked == ["lstm-relu-h16-000", *expected_extra[:1]]
+    assert needed_shards(table, 12, passed) == shards(table)  # n_seeds seeds: every shard is base
+
+
+def test_oversampling_counts_passing_networks_per_hyperparameter_combination():
+    # two l2 values: the shards hold 12 seeds of the first, then 12 of the second (shard_size 4)
+    table = _oversampled_population(l2=(1e-5, 1e-4))
+    lstm = table[(table["architecture"] == "lstm") & table["trained"]]
+    assert lstm["shard"].nunique() == 6
+    # every seed of the first l2 passes, none of the second: the second l2's base shard (seeds 0-3)
+    # is needed, and its oversampling shards too, as that combination never reaches 3
+    passing_ids = set(lstm.loc[lstm["l2"] == 1e-5, "network_id"])
+    needed = needed_shards(table, 3, lambda shard: passing_ids & set(table.loc[table["shard"] == shard, "network_id"]))
+    lstm_needed = [s for s in needed if s.startswith("lstm-relu-h16-0")]
+    assert lstm_needed == ["lstm-relu-h16-000", "lstm-relu-h16-003", "lstm-relu-h16-004", "lstm-relu-h16-005"]
+
+
+def test_manifest_marks_networks_of_unneeded_shards_and_refuses_missing_needed_records(tmp_path):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import manifest
+
+    table = _oversampled_population()
+    table.to_csv(tmp_path / "population.csv", index=False)
+    paths = []
+    for shard, rows in table.groupby("shard", sort=False):
+        records = [
+            {"network_id": r.network_id, "validation_loss": 0.01 if r.seed_index in (0, 1, 5) else 1.0,
+             "target_variance": 0.5, "final_train_loss": 0.01, "diverged_step": None, "n_rollbacks": 0,
+             "steps_completed": 10, "shard_wall_time_s": 1.0}
+            for r in rows.itertuples()
+        ]
+        (tmp_path / f"{shard}.json").write_text(json.dumps({"networks": records}))
+        paths.append(tmp_path / f"{shard}.json")
+    needed = [p for p in paths if p.stem != "lstm-relu-h16-002"]  # 2 pass in 000, 1 in 001: 3
+    args = ["--population", str(tmp_path / "population.csv"), "--max-normalised-error", "0.05",
+            "--max-kept-per-group", "3", "--output", str(tmp_path / "networks.csv"), "--records"]
+    assert manifest.main(args + [str(p) for p in needed]) == 0
+    networks = pd.read_csv(tmp_path / "networks.csv")
+    status = networks.set_index("network_id")["status"]
+    unneeded = table.loc[table["shard"] == "lstm-relu-h16-002", "network_id"]
+    assert (status[unneeded] == "not-needed").all()
+    assert (status.drop(unneeded) != "not-needed").all()
+    kept = networks[(networks["status"] == "kept") & (networks["architecture"] == "lstm")]
+    assert sorted(kept["seed_index"]) == [0, 1, 5]
+    assert ",0.0," not in (tmp_path / "networks.csv").read_text(), "counts stay integers"
+    # the same records with the threshold tightened so that 001 decides nothing yet: 002 is needed
+    with pytest.raises(SystemExit, match="no training record"):
+        manifest.main(args[:3] + ["0.015"] + args[4:] + [str(p) for p in needed])
 
 
 def _merged_over_default(path):

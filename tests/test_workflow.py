@@ -15,7 +15,7 @@ def test_tiny_workflow_trains_every_network(tiny_workflow):
         extra = sum(entry["n_seeds"] - config["population"]["n_seeds"] for entry in oversampled.values())
         assert len(trained) == 4 + extra
         assert (~table["trained"]).sum() == 4, "oversampled seeds get no untrained twin"
-        assert set(table["status"]) <= {"kept", "surplus", "above-threshold", "diverged", "untrained"}
+        assert set(table["status"]) <= {"kept", "surplus", "above-threshold", "diverged", "untrained", "not-needed"}
         population = pd.read_csv(tiny_workflow / "results" / task / "population.csv")
         assert list(table.columns[: len(population.columns)]) == list(population.columns)
         error = table["validation_loss"] / table["target_variance"]
@@ -27,10 +27,21 @@ def test_tiny_workflow_trains_every_network(tiny_workflow):
         kept_per_group = table[table["status"] == "kept"].groupby(["architecture", "activation"]).size()
         assert (kept_per_group <= config["population"]["n_seeds"]).all()
         assert (table.loc[~table["trained"], "status"] == "untrained").all()
+        unneeded = table.groupby("shard")["status"].apply(lambda status: (status == "not-needed").all())
         for shard in table["shard"].unique():
-            assert (tiny_workflow / "results" / task / "shards" / shard / "weights.safetensors").stat().st_size > 0
-            log = (tiny_workflow / "logs" / task / "train" / f"{shard}.log").read_text()
-            assert "slurm_job_id=" in log
+            weights = tiny_workflow / "results" / task / "shards" / shard / "weights.safetensors"
+            assert not weights.exists() if unneeded[shard] else weights.stat().st_size > 0
+            log = tiny_workflow / "logs" / task / "train" / f"{shard}.log"
+            if unneeded[shard]:
+                assert not log.exists(), f"{shard} was trained, though not needed"
+                # never trained: earlier seeds of its group had passed n_seeds networks
+                first = table[table["shard"] == shard].iloc[0]
+                group = table[(table["architecture"] == first["architecture"])
+                              & (table["activation"] == first["activation"])
+                              & table["trained"] & (table["status"] != "not-needed")]
+                assert group["status"].isin(["kept", "surplus"]).sum() >= config["population"]["n_seeds"]
+                continue
+            assert "slurm_job_id=" in log.read_text()
 
 
 def test_second_run_does_nothing(tiny_workflow):
