@@ -60,24 +60,22 @@ def population(task):
 
 
 def task_shards(task):
-    """Shards with networks to analyse, in population order: every shard but those of oversampling
-    seeds the keep rule did not need (status not-needed, rnnuniv.population.needed_shards). Reads
-    networks.csv (rule manifest is a checkpoint), so call it from input functions only.
-    """
-    return shards(_analysed_networks(task))
+    """The shards the study needs, in population order: every shard but those of oversampling
+    seeds that earlier shards made unnecessary (rnnuniv.population.needed_shards). An oversampled
+    group's decision reads training records (rule train is a checkpoint), so call it from input
+    functions only; for a task without oversampling it reads nothing."""
+    return needed_shards(
+        population(task),
+        config["population"]["n_seeds"],
+        lambda shard: _passed(task, shard),
+    )
 
 
 def trained_shards(task):
     """task_shards of trained networks (no untrained twins)."""
-    table = _analysed_networks(task)
-    return shards(table[table["trained"].astype(bool)])
-
-
-def _analysed_networks(task):
-    table = pandas.read_csv(
-        checkpoints.manifest.get(task=task).output[0], dtype={"network_id": str}
-    )
-    return table[table["status"] != "not-needed"]
+    table = population(task)
+    trained = set(table.loc[table["trained"], "shard"])
+    return [shard for shard in task_shards(task) if shard in trained]
 
 
 def all_shard_outputs(wildcards):
@@ -219,13 +217,12 @@ def _oversampling_records(wildcards):
     from the records of the shards before it (rule train is a checkpoint), so a group's shards
     train one after the other and stop once n_seeds networks passed (rnnuniv.population).
     """
-    task = wildcards.task
-    table = population(task)
     base = set(_base_records(wildcards))
-    needed = needed_shards(
-        table, config["population"]["n_seeds"], lambda shard: _passed(task, shard)
+    paths = expand(
+        "results/{task}/shards/{shard}/train.json",
+        task=wildcards.task,
+        shard=task_shards(wildcards.task),
     )
-    paths = expand("results/{task}/shards/{shard}/train.json", task=task, shard=needed)
     return [path for path in paths if path not in base]
 
 
