@@ -49,5 +49,5 @@ rule all:
         FIGURE_TARGETS,
         "results/summary.json",
         "results/summary.md",
-        # last: depends on the manifest checkpoints (see rule manifest)
+        # last: depends on the train checkpoints of oversampled groups (see rule manifest)
         all_shard_outputs,

@@ -28,6 +28,8 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from .networks import COMBINATION_COLUMNS
+
 COLUMNS = [
     "network_id",
     "task",
@@ -156,38 +158,43 @@ def shards(table: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(table["shard"]))
 
 
+def base_shards(table: pd.DataFrame, n_seeds: int) -> list[str]:
+    """Shards every study trains, in population order: those holding an untrained twin or a seed
+    with ``seed_index < n_seeds`` (the rest hold oversampling seeds only)."""
+    base = ~table["trained"].astype(bool) | (table["seed_index"] < n_seeds)
+    return shards(table[base])
+
+
 def needed_shards(table: pd.DataFrame, n_seeds: int, passed: Callable[[str], set[str]]) -> list[str]:
     """The shards to train, in population order.
 
-    A shard holding an untrained twin or a seed with ``seed_index < n_seeds`` is always needed. A
-    shard of oversampling seeds only (all ``seed_index >= n_seeds``) is needed while some
-    hyperparameter combination among its networks has fewer than ``n_seeds`` passing networks in
-    the earlier needed shards. ``passed(shard)`` gives the ids of a trained shard's networks under
-    the keep threshold (:func:`rnnuniv.networks.passed_networks`); it is called in population
-    order, once per shard, and only for a shard whose successor is in question, so that a
-    workflow can train the shards of a group one after the other (rule ``manifest``).
+    Every :func:`base_shards` shard is needed. A shard of oversampling seeds only (all
+    ``seed_index >= n_seeds``) is needed while some hyperparameter combination among its networks
+    has fewer than ``n_seeds`` passing networks in the earlier needed shards. ``passed(shard)``
+    gives the ids of a trained shard's networks under the keep threshold
+    (:func:`rnnuniv.networks.passed_networks`); it is called in population order, once per shard,
+    and only for a shard whose successor is in question, so that a workflow can train the shards
+    of a group one after the other (rule ``manifest``).
     """
-    from .networks import COMBINATION_COLUMNS
-
-    combination = list(COMBINATION_COLUMNS)
-    base = ~table["trained"].astype(bool) | (table["seed_index"] < n_seeds)
-    key = table[combination].apply(tuple, axis=1)
+    base = set(base_shards(table, n_seeds))
+    trained = table["trained"].astype(bool)
+    key = table[list(COMBINATION_COLUMNS)].apply(tuple, axis=1)
     needed: list[str] = []
     counted: set[str] = set()
     passing: Counter = Counter()  # passing networks per combination in the counted shards
     for shard in shards(table):
-        rows = table["shard"] == shard
-        if base[rows].any():
+        if shard in base:
             needed.append(shard)
             continue
-        combinations = set(key[rows])
+        combinations = set(key[table["shard"] == shard])
         for earlier in needed:
-            earlier_rows = (table["shard"] == earlier) & table["trained"].astype(bool)
-            if earlier in counted or not combinations & set(key[earlier_rows]):
+            if earlier in counted:
                 continue
-            ids = passed(earlier)
+            earlier_rows = (table["shard"] == earlier) & trained
+            if combinations.isdisjoint(key[earlier_rows]):
+                continue
             counted.add(earlier)
-            passing.update(key[earlier_rows & table["network_id"].astype(str).isin(ids)])
+            passing.update(key[earlier_rows & table["network_id"].astype(str).isin(passed(earlier))])
         if any(passing[c] < n_seeds for c in combinations):
             needed.append(shard)
     return needed

@@ -7,7 +7,7 @@ from snakemake.utils import validate
 
 from rnnuniv import figures as figure_registry
 from rnnuniv.networks import passed_networks, read_training_records
-from rnnuniv.population import build_population, needed_shards, shards
+from rnnuniv.population import base_shards, build_population, needed_shards, shards
 from rnnuniv.similarity.registry import (
     EXTRA_METRICS,
     check_metric_names,
@@ -203,12 +203,10 @@ def cca_matrix_runtime(wildcards):
 
 def _base_records(wildcards):
     """Training records of the shards every study needs: untrained twins and seeds below n_seeds."""
-    table = population(wildcards.task)
-    base = ~table["trained"] | (table["seed_index"] < config["population"]["n_seeds"])
     return expand(
         "results/{task}/shards/{shard}/train.json",
         task=wildcards.task,
-        shard=shards(table[base]),
+        shard=base_shards(population(wildcards.task), config["population"]["n_seeds"]),
     )
 
 

@@ -59,8 +59,8 @@ def main(argv=None) -> int:
         )
     table = keep_status(table, args.max_normalised_error, args.max_kept_per_group)
     table.loc[~in_needed, "status"] = "not-needed"
-    counts = ["n_rollbacks", "steps_completed"]  # integers, empty for not-needed networks
-    table[counts] = table[counts].astype("Int64")
+    integer_columns = ["n_rollbacks", "steps_completed"]  # empty for not-needed networks
+    table[integer_columns] = table[integer_columns].astype("Int64")
     table = table[[*population.columns, *MANIFEST_COLUMNS]]
     io.write_csv(args.output, table)
     counts = table["status"].value_counts().to_dict()
