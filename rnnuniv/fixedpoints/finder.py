@@ -136,8 +136,9 @@ def find_fixed_points(
     width = padded.shape[1]
     points, point_inputs = _take(h, padded), _take(inputs, padded)
     jac, input_jac = jacobians(points, point_inputs, with_inputs=True)
-    eig = _eigen(jac.reshape(-1, n, n))
-    eig = {k: v.reshape(n_networks, width, *v.shape[1:]) for k, v in eig.items()}
+    kept = torch.arange(width, device=h.device) < torch.tensor(sizes, device=h.device).unsqueeze(1)
+    eig = _eigen(jac[kept])  # the kept points only, not the padding
+    eig = {k: v.split(sizes) for k, v in eig.items()}
 
     scales = _length_scales(
         manifold_length_scale, manifold_length_fraction, states0, n_networks
@@ -145,7 +146,7 @@ def find_fixed_points(
     results = []
     for i in range(n_networks):
         p = sizes[i]
-        eigenvalues = eig["values"][i, :p]
+        eigenvalues = eig["values"][i]
         result = FixedPoints(
             points=points[i, :p],
             inputs=point_inputs[i, :p],
@@ -154,8 +155,8 @@ def find_fixed_points(
             jacobians=jac[i, :p],
             input_jacobians=input_jac[i, :p],
             eigenvalues=eigenvalues,
-            right_eigenvectors=eig["right"][i, :p],
-            left_eigenvectors=eig["left"][i, :p],
+            right_eigenvectors=eig["right"][i],
+            left_eigenvectors=eig["left"][i],
             n_unstable=(eigenvalues.abs() > 1.0 + unstable_margin).sum(-1),
             cluster=torch.full((p,), -1, dtype=torch.long, device=h.device),
             initial_index=keep[i],

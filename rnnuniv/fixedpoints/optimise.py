@@ -67,6 +67,36 @@ def _adam(
 
 
 
+def _newton_directions(
+    a: torch.Tensor, residual: torch.Tensor, valid: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Newton steps ``dh`` with ``A dh = -r`` (one LU per point) and whether ``A`` is ill-conditioned.
+
+    a: ``[N, W, n, n]`` = J - I, residual: ``[N, W, n]`` = F(h) - h, valid: ``[N, W]`` the points
+    to solve for. Returns ``(dh [N, W, n], ill [N, W])``, zero and False at invalid points.
+    ``A`` is ill-conditioned when its LU fails or its smallest pivot is below ``_ILL_CONDITIONED``
+    times its largest. Each point's LU is independent of the others, so solving only the valid
+    ones gives the same bits as solving all.
+    """
+    every = bool(valid.all())
+    matrix = a.flatten(0, 1) if every else a[valid]  # [P, n, n]
+    rhs = residual.flatten(0, 1) if every else residual[valid]
+    lu, pivots, info = torch.linalg.lu_factor_ex(matrix)
+    steps = torch.linalg.lu_solve(lu, pivots, -rhs.unsqueeze(-1)).squeeze(-1)
+    pivot = lu.diagonal(dim1=-2, dim2=-1).abs()
+    del lu
+    ill_points = (info != 0) | ~torch.isfinite(steps).all(-1)
+    ill_points |= pivot.amin(-1) < _ILL_CONDITIONED * pivot.amax(-1)
+    steps = torch.nan_to_num(steps, nan=0.0, posinf=0.0, neginf=0.0)
+    if every:
+        return steps.view_as(residual), ill_points.view(valid.shape)
+    newton = residual.new_zeros(residual.shape)
+    newton[valid] = steps
+    ill = torch.zeros_like(valid)
+    ill[valid] = ill_points
+    return newton, ill
+
+
 def _lm_directions(a: list[torch.Tensor], residual: torch.Tensor) -> torch.Tensor:
     """Levenberg-Marquardt steps ``[L, ..., n]``: ``-(A^T A + mu s I)^{-1} A^T r`` per damping ``mu``.
 
@@ -144,22 +174,20 @@ def _refine(
         with torch.no_grad():
             a.diagonal(dim1=-2, dim2=-1).sub_(1.0)  # A = J - I
             residual = net_step(hs, xs) - hs
-            lu, pivots, info = torch.linalg.lu_factor_ex(a)
-            newton = torch.linalg.lu_solve(lu, pivots, -residual.unsqueeze(-1)).squeeze(-1)
-            pivot = lu.diagonal(dim1=-2, dim2=-1).abs()
-            del lu
-            ill = (info != 0) | ~torch.isfinite(newton).all(-1)
-            ill |= pivot.amin(-1) < _ILL_CONDITIONED * pivot.amax(-1)
-            newton = torch.nan_to_num(newton, nan=0.0, posinf=0.0, neginf=0.0)
+            # the per-point linear algebra runs on the refining points only, not on the padding
+            newton, ill = _newton_directions(a, residual, refining)
             best_h, best_q = _best_candidate(net_step, hs, xs, alphas * newton)
 
-            sub, hard = _pack(refining & (ill | ~(best_q < min_decrease * qs)))  # [N, W']
+            hard_mask = refining & (ill | ~(best_q < min_decrease * qs))
+            sub, hard = _pack(hard_mask)  # [N, W']
             if sub.shape[1]:
-                rows = torch.arange(a.shape[0], device=a.device).unsqueeze(1)
-                every = sub.shape[1] == a.shape[1] and bool(hard.all())  # then sub is 0..W-1 in every row
-                hard_a = [a if every else a[rows, sub]]  # no copy when all are hard
+                every = bool(hard_mask.all())  # then the hard points are all of a, in order
+                hard_a = [a.flatten(0, 1) if every else a[hard_mask]]  # [P', n, n]; no copy when all are hard
                 del a  # only the hard points' A is still needed
-                lm = _lm_directions(hard_a, _take(residual, sub))  # [L, N, W', n]
+                lm_points = _lm_directions(hard_a, residual[hard_mask])  # [L, P', n]
+                # row-major order of hard_mask is _pack's order of each network's valid slots
+                lm = lm_points.new_zeros(lm_points.shape[0], *sub.shape, n)
+                lm[:, hard] = lm_points  # [L, N, W', n]
                 spurious = torch.gather(ill, 1, sub) & (_take(newton, sub).norm(dim=-1) > 10 * lm[0].norm(dim=-1))
                 lm_h, lm_q = _best_candidate(net_step, _take(hs, sub), _take(xs, sub), lm)
                 hard_q = torch.gather(best_q, 1, sub)

@@ -148,9 +148,11 @@ def sample_slow_manifold(
     ]
     padded = _pad_rows(keep, h.device)
     points, point_inputs = _take(h, padded), _take(inputs, padded)
-    values = torch.linalg.eigvals(jacobians(points, point_inputs))  # [N, width, n], computed once
-    values = torch.gather(values, -1, modulus_order(values))
+    sizes = [int(k.numel()) for k in keep]
+    kept = torch.arange(padded.shape[1], device=h.device) < torch.tensor(sizes, device=h.device).unsqueeze(1)
+    values = torch.linalg.eigvals(jacobians(points, point_inputs)[kept])  # [P, n], kept points only
+    values = torch.gather(values, -1, modulus_order(values)).split(sizes)
     return [
-        {"points": points[i, : k.numel()], "q": q[i, k], "eigenvalues": values[i, : k.numel()]}
+        {"points": points[i, : k.numel()], "q": q[i, k], "eigenvalues": values[i]}
         for i, k in enumerate(keep)
     ]
