@@ -18,6 +18,8 @@ from rnnuniv.randommode import (
     run_point,
     simulate,
     spectrum,
+    step_function,
+    tanh_jacobian_times,
 )
 
 
@@ -88,6 +90,21 @@ def test_below_transition_activity_decays_and_exponent_is_log_spectral_radius():
     assert flow.abs().max().item() < 1e-10
     expected = math.log(spectral_radius(j).item())
     assert largest_lyapunov(j, 1500, kind="map", seed=0, n_warmup=50) == pytest.approx(expected, abs=0.02)
+
+
+@pytest.mark.parametrize("kind", ["flow", "map"])
+def test_tanh_jacobian_times_equals_the_autodiff_jacobian(kind):
+    j = iid_coupling(30, 1.8, seed=2)
+    gen = torch.Generator().manual_seed(1)
+    x, frame = torch.randn(2, 30, generator=gen, dtype=torch.float64), torch.randn(2, 30, 3, generator=gen, dtype=torch.float64)
+    step = step_function(j, kind, 0.1)
+    full = torch.stack([torch.func.jacrev(step)(row) for row in x])  # [2, n, n]
+    torch.testing.assert_close(tanh_jacobian_times(j, kind, 0.1)(x, None, frame), full @ frame, rtol=0, atol=1e-13)
+    # the exponent with the closed form equals the one through a vmapped jvp (another phi object)
+    start = simulate(j, 1, kind=kind, seed=0, n_warmup=300)[-1]
+    closed = largest_lyapunov(j, 300, kind=kind, start=start)
+    autodiff = largest_lyapunov(j, 300, kind=kind, start=start, phi=lambda v: torch.tanh(v))
+    assert closed == pytest.approx(autodiff, abs=1e-12) and closed != 0.0
 
 
 def test_run_point_reports_the_realised_coupling():
