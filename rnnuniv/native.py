@@ -1,12 +1,12 @@
 """The compiled per-step kernels of :mod:`rnnuniv.fused` (``rnnuniv/csrc/pointwise.cpp``).
 
 They are built on first use with ``torch.utils.cpp_extension`` (needs a C++ compiler and ninja; about
-a minute, once per machine: the build is cached under ``TORCH_EXTENSIONS_DIR``, by default
+15 s, once per machine: the build is cached under ``TORCH_EXTENSIONS_DIR``, by default
 ``~/.cache/torch_extensions``, and concurrent jobs wait on torch's build lock). The build's name
 carries the CPU's vector ISA, so nodes of a heterogeneous cluster that share a home directory never
 load a build made for another instruction set, and a digest of the source's path, so two checkouts
 sharing the cache each keep their own build (with one name, each load rewrote the other's
-``build.ninja`` and rebuilt it, a minute each time, with every job of both waiting on the lock).
+``build.ninja`` and rebuilt it each time, with every job of both waiting on the lock).
 
 The kernels are CPU code: :func:`supports` (and :func:`runs_on`) admit CPU tensors only, so on a
 GPU :mod:`rnnuniv.fused` takes its pure-torch path and never builds or calls them.
@@ -77,7 +77,7 @@ def build_name() -> str:
     return f"rnnuniv_pointwise_{_flags()[0]}_{digest}"
 
 
-# A build takes about a minute; a lock this old was left by a build that was killed (Ctrl-C, a
+# A build takes 15-40 s; a lock this old was left by a build that was killed (Ctrl-C, a
 # cancelled cluster job), and torch would wait on it for ever.
 STALE_LOCK_SECONDS = 900
 

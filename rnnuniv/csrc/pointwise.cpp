@@ -14,7 +14,12 @@
 // compiler; libm's tanhf is not) and sigmoid(x) = (1 + tanh(x / 2)) / 2. float64 uses std::tanh,
 // so the float64 tests check the kernels' algebra to rounding.
 
-#include <torch/extension.h>
+// The narrowest headers that declare what this file uses (Tensor, the dtype dispatch, the
+// Tensor <-> Python conversion): torch/extension.h, all of libtorch's C++ API, made the build
+// on every fresh machine 36 s instead of 14 s.
+#include <ATen/Dispatch.h>
+#include <ATen/core/Tensor.h>
+#include <torch/csrc/utils/pybind.h>
 #include <ATen/Parallel.h>
 
 #include <cmath>
