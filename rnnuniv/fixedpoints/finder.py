@@ -132,11 +132,9 @@ def find_fixed_points(
     ]  # per network: indices into K, sorted by q
     sizes = [int(k.numel()) for k in keep]
     # pad every network's survivors to one width so the Jacobians are one batched call
-    padded = _pad_rows(keep, h.device)
-    width = padded.shape[1]
+    padded, kept = _pad_rows(keep, h.device)
     points, point_inputs = _take(h, padded), _take(inputs, padded)
     jac, input_jac = jacobians(points, point_inputs, with_inputs=True)
-    kept = torch.arange(width, device=h.device) < torch.tensor(sizes, device=h.device).unsqueeze(1)
     eig = _eigen(jac[kept])  # the kept points only, not the padding
     eig = {k: v.split(sizes) for k, v in eig.items()}
 

@@ -222,13 +222,16 @@ def _pack(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return index, valid
 
 
-def _pad_rows(rows: list[torch.Tensor], device: torch.device) -> torch.Tensor:
-    """Per-network index lists padded with 0 to one width (at least 1): ``[N, W]``, for
-    :func:`_take` to batch ragged selections into one call (padding results are discarded)."""
-    padded = torch.zeros(len(rows), max([int(r.numel()) for r in rows] + [1]), dtype=torch.long, device=device)
+def _pad_rows(rows: list[torch.Tensor], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-network index lists padded with 0 to one width (at least 1), for :func:`_take` to batch
+    ragged selections into one call: ``(index [N, W], valid [N, W])``, ``valid`` False at the
+    padding, whose results are discarded (as :func:`_pack` returns them)."""
+    counts = torch.tensor([int(r.numel()) for r in rows], dtype=torch.long, device=device)
+    padded = torch.zeros(len(rows), max(counts.tolist() + [1]), dtype=torch.long, device=device)
     for i, row in enumerate(rows):
         padded[i, : row.numel()] = row
-    return padded
+    valid = torch.arange(padded.shape[1], device=device).unsqueeze(0) < counts.unsqueeze(1)
+    return padded, valid
 
 
 def _take(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

@@ -146,12 +146,10 @@ def sample_slow_manifold(
         _select_points(seeds[i], h[i], inputs[i], torch.where(slow[i], q[i], math.inf), spacing * spread[i], None, None)
         for i in range(n_networks)
     ]
-    padded = _pad_rows(keep, h.device)
+    padded, kept = _pad_rows(keep, h.device)
     points, point_inputs = _take(h, padded), _take(inputs, padded)
-    sizes = [int(k.numel()) for k in keep]
-    kept = torch.arange(padded.shape[1], device=h.device) < torch.tensor(sizes, device=h.device).unsqueeze(1)
     values = torch.linalg.eigvals(jacobians(points, point_inputs)[kept])  # [P, n], kept points only
-    values = torch.gather(values, -1, modulus_order(values)).split(sizes)
+    values = torch.gather(values, -1, modulus_order(values)).split([int(k.numel()) for k in keep])
     return [
         {"points": points[i, : k.numel()], "q": q[i, k], "eigenvalues": values[i]}
         for i, k in enumerate(keep)
