@@ -5,12 +5,13 @@ Runs one shard of the largest networks (``--hidden``, 256 in the paper; ``shard_
 per task and architecture through the per-shard stages, by calling the workflow's scripts the way
 rules/*.smk call them, each under ``/usr/bin/time -v``:
 
-    train (trained shard, --train-steps optimiser steps instead of n_steps; and its untrained twin)
-    extract-states (trained and untrained shard) -> fixed-points -> topology-graph -> dynamics
+    train (the shard, with its untrained twins, --train-steps optimiser steps instead of n_steps;
+        and the same shard at 0 steps, the baseline)
+    extract-states (trained networks and twins) -> fixed-points -> topology-graph -> dynamics
 
 Training steps are cut and scaled linearly to the configured ``n_steps``: CPU seconds per step =
-(CPU of the trained shard - CPU of its untrained twin, which runs the same start-up, initialisation
-and validation with 0 steps) / steps run; the twin's CPU is counted once. The few-step
+(CPU of the shard's run - CPU of its 0-step run, which does the same start-up, initialisation and
+validation, twins included) / steps run; the baseline's CPU is counted once. The few-step
 networks are far from trained, so their statuses are rewritten to ``kept`` before the analysis
 stages (costs only: fixed points of untrained-looking networks, not results). Every row records the
 1-minute load average (``uptime``): the machine may be shared, CPU seconds are the robust number.
@@ -179,14 +180,19 @@ def startup(work: Path, stage: str) -> dict:
     return measure(stage, argv, log)
 
 
-def run_stage(config, work, task, stage, paths, rows, out, extra=None) -> dict:
-    """Run one stage on one shard, measure it, append a row to ``out``."""
+# the row of a shard's 0-step training run (start-up, initialisation and validation only)
+BASELINE = "train:0-steps"
+
+
+def run_stage(config, work, task, stage, paths, rows, out, extra=None, label=None) -> dict:
+    """Run one stage on one shard, measure it, append a row (stage ``label``, default the stage) to ``out``."""
     for key in ("weights", "states", "fp_npz", "topology", "dynamics"):
         Path(paths[key]).parent.mkdir(parents=True, exist_ok=True)
-    log = work / "logs" / f"{task}-{paths['shard']}-{stage}.log"
+    label = label or stage
+    log = work / "logs" / f"{task}-{paths['shard']}-{label.replace(':', '-')}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    row = {"task": task, "shard": paths["shard"], "stage": stage,
+    row = {"task": task, "shard": paths["shard"], "stage": label,
            **measure(stage, STAGES[stage](config, task, paths), log)}
     row["disk_mb"] = sum(os.path.getsize(paths[k]) for k in OUTPUTS[stage]) / 1e6
     row.update(extra or {})
@@ -284,7 +290,7 @@ def dag_counts(configfile: str) -> dict[str, int]:
 def report(config, workdirs: list[Path], configfile: str) -> str:
     """README-ready markdown: per stage and task, measured per-shard cost and the study's totals.
 
-    Training: CPU seconds = the untrained twin's (start-up, initialisation, validation) + n_steps x the
+    Training: CPU seconds = the 0-step run's (start-up, initialisation, validation) + n_steps x the
     measured CPU seconds per step; other architectures and sizes from their matmul FLOPs at the
     fraction of peak the measured shard reached. Analysis stages: every shard costed as the measured
     256-unit shard (an upper bound; 64- and 128-unit shards are cheaper). Stages run on ``analysed``
@@ -304,7 +310,7 @@ def report(config, workdirs: list[Path], configfile: str) -> str:
     for r in rows:
         if r["stage"].startswith("startup:"):
             continue
-        stage, task, untrained = r["stage"], r["task"], "untrained" in r["shard"]
+        stage, task, baseline = r["stage"], r["task"], r["stage"] == BASELINE
         cpu, wall, rss = float(r["cpu_s"]), float(r["wall_s"]), float(r["max_rss_mb"]) / 1024
         mb = float(r["disk_mb"])
         scale = float(r.get("scale") or 1)
@@ -312,19 +318,20 @@ def report(config, workdirs: list[Path], configfile: str) -> str:
             start = startup_cpu.get(stage, 0.0)
             cpu = start + (cpu - start) * scale
             mb *= scale
-        if stage == "train" and not untrained:
+        if stage == "train":
             cpu = float(r["scaled_cpu_s"])  # wall: of the run itself (steps_run steps), at its load
-        shards = counts.get(stage, 0) // n_tasks // (2 if stage in ("train", "extract_states") else 1)
-        hours = cpu * shards / 3600
-        name = f"{stage}{' (untrained twins)' if untrained else ''}"
-        if stage == "train" and not untrained:
+        shards = counts.get("train" if baseline else stage, 0) // n_tasks
+        hours = 0.0 if baseline else cpu * shards / 3600  # the baseline is in the train row's CPU
+        name = "train, 0 steps (start-up, initialisation, validation; in train's CPU)" if baseline else stage
+        if stage == "train":
             name += f" ({r['steps_run']} steps run, scaled to {r['n_steps']})"
         note = f"{scale:.0f}x {r.get('analysed')} networks" if scale != 1 else ""
         lines.append(f"| {name} | {task} | {cpu:,.0f} | {wall:,.0f} ({float(r['load1']):.0f}) | {rss:.2f} "
                      f"| {mb:,.0f} | {shards} | {hours:,.1f} {note} |")
-        key = stage + (" twin" if untrained else "")
-        totals[key] = totals.get(key, 0.0) + hours
-        disk[key] = disk.get(key, 0.0) + mb * shards / 1e3
+        if baseline:
+            continue
+        totals[stage] = totals.get(stage, 0.0) + hours
+        disk[stage] = disk.get(stage, 0.0) + mb * shards / 1e3
     lines.append("")
     lines.append("| stage | CPU-hours, whole study (every shard at its measured 256-unit cost) | disk GB |")
     lines.append("|---|---|---|")
@@ -372,7 +379,7 @@ def main(argv=None) -> int:
     parser.add_argument("--analysed", type=int, default=2,
                         help="kept networks the fixed-point, topology and dynamics stages run on (their "
                         "costs are per network: scaled to the shard's size)")
-    parser.add_argument("--train-only", action="store_true", help="only the train stage (and its twin)")
+    parser.add_argument("--train-only", action="store_true", help="only the train stage (and its 0-step run)")
     parser.add_argument("--skip-train", action="store_true",
                         help="reuse the trained shard already in --workdir; run the analysis stages only")
     parser.add_argument("--shard-size", type=int, default=None,
@@ -426,10 +433,12 @@ def main(argv=None) -> int:
         n_steps = config["tasks"][task].get("training", {}).get("n_steps", config["training"]["n_steps"])
         for arch in args.architectures:
             name = f"{arch}-{args.activation}-h{hidden}"
-            twin = shard_paths(work, task, f"{name}-untrained-000", 0)
             paths = shard_paths(work, task, f"{name}-000", n_run)
-            # The untrained twin runs train.py with n_steps = 0: start-up, initialisation and
-            # validation, exactly what the trained shard does besides its steps.
+            # The same shard at n_steps = 0, into files of its own: start-up, initialisation and
+            # validation (twins included), exactly what the shard's run does besides its steps.
+            weights = Path(paths["weights"])
+            baseline = {**paths, "steps": 0, "weights": str(weights.with_name("weights-0-steps.safetensors")),
+                        "records": str(weights.with_name("train-0-steps.json"))}
             if args.skip_train:
                 mark_kept(paths)
                 for stage in ("extract_states",):
@@ -439,7 +448,7 @@ def main(argv=None) -> int:
                 for stage in ("fixed_points", "topology_graph", "dynamics"):
                     run_stage(config, work, task, stage, paths, rows, out, scale)
                 continue
-            base = run_stage(config, work, task, "train", twin, rows, out)
+            base = run_stage(config, work, task, "train", baseline, rows, out, label=BASELINE)
             row = run_stage(config, work, task, "train", paths, rows, out)
             record = json.loads(Path(paths["records"]).read_text())["networks"][0]
             step_cpu = max(row["cpu_s"] - base["cpu_s"], 0.0) / n_run
@@ -453,7 +462,6 @@ def main(argv=None) -> int:
                 continue
             mark_kept(paths)
             run_stage(config, work, task, "extract_states", paths, rows, out)
-            run_stage(config, work, task, "extract_states", twin, rows, out)
             mark_kept(paths, args.analysed)
             scale = {"analysed": args.analysed, "scale": shard_size / args.analysed}
             for stage in ("fixed_points", "topology_graph", "dynamics"):

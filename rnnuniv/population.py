@@ -5,7 +5,10 @@ file is indexed by that id in the order of this table. Its seed is a stable hash
 the task and the id, so adding a configuration never changes the seeds of the others.
 
 A shard is the unit of work for the scheduler: up to ``shard_size`` networks of one task,
-architecture, activation and hidden size, trained together as one batched computation.
+architecture, activation and hidden size, trained together as one batched computation, and the
+untrained twins of those networks (``include_untrained``), which every stage handles in the same
+job as their trained twins: a twin costs an initialisation and a probe run, far less than the
+start-up of a job of its own.
 
 Oversampling: a group (architecture-activation) whose networks rarely pass the keep rule can train
 more seeds than ``n_seeds``, as the paper trained many networks and kept those that solved the
@@ -74,9 +77,8 @@ def network_seed(study_seed: int, task: str, trained_id: str) -> int:
     return zlib.crc32(f"{study_seed}:{task}:{trained_id}".encode()) & 0x7FFFFFFF
 
 
-def shard_id(architecture: str, activation: str, n_hidden: int, index: int, trained: bool) -> str:
-    kind = "" if trained else "untrained-"
-    return f"{architecture}-{activation}-h{n_hidden}-{kind}{index:03d}"
+def shard_id(architecture: str, activation: str, n_hidden: int, index: int) -> str:
+    return f"{architecture}-{activation}-h{n_hidden}-{index:03d}"
 
 
 def width_scaled_learning_rate(lr: float, n_hidden: int, population: dict[str, Any]) -> float:
@@ -92,8 +94,8 @@ def build_population(task: str, population: dict[str, Any], study_seed: int) -> 
 
     ``population`` holds the config's lists: ``architectures``, ``activations``, ``hidden_sizes``,
     ``l2``, ``learning_rates``, the number of seeds ``n_seeds``, ``shard_size`` and
-    ``include_untrained`` (an untrained twin of every network, sharing its seed, for comparisons
-    with networks at initialisation). With ``lr_reference_width`` set, a network of ``n`` units
+    ``include_untrained`` (an untrained twin of every network, sharing its seed and its shard, for
+    comparisons with networks at initialisation). With ``lr_reference_width`` set, a network of ``n`` units
     trains at ``lr * lr_reference_width / n`` (the ids keep the configured ``lr``). An optional
     ``oversample`` maps a group ``"<architecture>-<activation>"`` to its own ``n_seeds`` (at least
     the population's) and optionally ``shard_size``, for groups that rarely pass the keep rule.
@@ -108,10 +110,15 @@ def build_population(task: str, population: dict[str, Any], study_seed: int) -> 
         population["hidden_sizes"],
     ):
         extra = oversample.get(f"{arch}-{act}", {})
-        n_seeds = int(extra.get("n_seeds", population["n_seeds"])) if trained else population["n_seeds"]
+        n_trained_seeds = int(extra.get("n_seeds", population["n_seeds"]))
+        n_seeds = n_trained_seeds if trained else population["n_seeds"]
         shard_size = int(extra.get("shard_size", population["shard_size"]))
-        group = itertools.product(population["l2"], population["learning_rates"], range(n_seeds))
-        for position, (l2, lr, seed_index) in enumerate(group):
+        group = itertools.product(
+            enumerate(itertools.product(population["l2"], population["learning_rates"])), range(n_seeds)
+        )
+        for (combination, (l2, lr)), seed_index in group:
+            # a twin goes to its trained twin's shard: the position of the trained network
+            position = combination * n_trained_seeds + seed_index
             varied_lr = lr if len(population["learning_rates"]) > 1 else None
             name = network_id(arch, act, n_hidden, l2, seed_index, learning_rate=varied_lr)
             rows.append(
@@ -126,7 +133,7 @@ def build_population(task: str, population: dict[str, Any], study_seed: int) -> 
                     "seed_index": seed_index,
                     "seed": network_seed(study_seed, task, name),
                     "trained": trained,
-                    "shard": shard_id(arch, act, n_hidden, position // shard_size, trained),
+                    "shard": shard_id(arch, act, n_hidden, position // shard_size),
                 }
             )
     table = pd.DataFrame(rows, columns=COLUMNS)

@@ -72,7 +72,8 @@ def task_shards(task):
 
 
 def trained_shards(task):
-    """task_shards of trained networks (no untrained twins)."""
+    """task_shards that hold trained networks (every shard: untrained twins share their
+    trained twin's shard)."""
     table = population(task)
     trained = set(table.loc[table["trained"], "shard"])
     return [shard for shard in task_shards(task) if shard in trained]
@@ -202,7 +203,7 @@ def cca_matrix_runtime(wildcards):
 
 
 def _base_records(wildcards):
-    """Training records of the shards every study needs: untrained twins and seeds below n_seeds."""
+    """Training records of the shards every study needs: seeds below n_seeds (and their twins)."""
     return expand(
         "results/{task}/shards/{shard}/train.json",
         task=wildcards.task,

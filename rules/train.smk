@@ -88,7 +88,6 @@ checkpoint train:
             30
             + int(
                 6
-                * ("untrained" not in wildcards.shard)
                 * json.loads(training_config(wildcards.task))["n_steps"]
                 * json.loads(training_config(wildcards.task))["batch_size"]
                 * config["population"]["shard_size"]

@@ -16,6 +16,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import replace
+
+import torch
 
 from rnnuniv import io
 from rnnuniv.cells import make_cell
@@ -55,7 +58,6 @@ def main(argv=None) -> int:
     first = networks.iloc[0]
     cell = make_cell(first["architecture"], first["activation"])
     task = make_task(args.task, **args.task_params)
-    untrained = not bool(first["trained"])
     if "loss_threshold" in args.training:
         raise SystemExit(
             "training.loss_threshold was replaced by keep.max_normalised_error "
@@ -66,27 +68,43 @@ def main(argv=None) -> int:
         for k, v in (("log_every", args.log_every), ("checkpoint_every", args.checkpoint_every))
         if v is not None
     }
-    config = TrainingConfig(**{**args.training, **bookkeeping, **({"n_steps": 0} if untrained else {})})
+    config = TrainingConfig(**{**args.training, **bookkeeping})
     device = resolve_device(args.device)
-    log.info("training shard %s: %d networks on %s", args.shard, len(networks), device)
-
-    params, records = train_shard(
-        cell,
-        task,
-        n_hidden=int(first["n_hidden"]),
-        seeds=networks["seed"].tolist(),
-        l2=networks["l2"].tolist(),
-        learning_rates=networks["learning_rate"].tolist(),
-        config=config,
-        device=device,
-        checkpoint=args.checkpoint,
-        progress=not args.no_progress,
-        stop_after=args.stop_after,
-        network_ids=networks["network_id"].tolist(),
+    trained = networks["trained"].astype(bool).to_numpy()
+    log.info(
+        "training shard %s: %d networks and %d untrained twins on %s",
+        args.shard, int(trained.sum()), int((~trained).sum()), device,
     )
-    if args.stop_after is not None and records[0]["steps_completed"] < config.n_steps:
-        log.info("stopped after %d steps (checkpoint kept)", records[0]["steps_completed"])
-        return 0
+
+    # The trained networks train together; their untrained twins (same seeds, so the same initial
+    # weights) are only initialised and validated (0 steps), in a second call of their own, so that
+    # the trained networks' batch, and hence their weights, do not depend on include_untrained.
+    parts = []
+    for is_trained in (True, False):
+        part = networks[trained == is_trained]
+        if part.empty:
+            continue
+        params, records = train_shard(
+            cell,
+            task,
+            n_hidden=int(first["n_hidden"]),
+            seeds=part["seed"].tolist(),
+            l2=part["l2"].tolist(),
+            learning_rates=part["learning_rate"].tolist(),
+            config=config if is_trained else replace(config, n_steps=0),
+            device=device,
+            checkpoint=args.checkpoint if is_trained else None,
+            progress=not args.no_progress and is_trained,
+            stop_after=args.stop_after if is_trained else None,
+            network_ids=part["network_id"].tolist(),
+        )
+        if is_trained and args.stop_after is not None and records[0]["steps_completed"] < config.n_steps:
+            log.info("stopped after %d steps (checkpoint kept)", records[0]["steps_completed"])
+            return 0
+        parts.append((part.index, params, records))
+    networks = networks.loc[[i for index, _, _ in parts for i in index]]
+    params = {key: torch.cat([p[key] for _, p, _ in parts]) for key in parts[0][1]}
+    records = [record for _, _, part_records in parts for record in part_records]
     ids = networks["network_id"].tolist()
     metadata = {
         "shard": args.shard,

@@ -89,6 +89,42 @@ def test_untrained_networks_keep_their_initial_weights():
     assert torch.equal(params["w_rec"], init["w_rec"])
 
 
+def test_shard_job_trains_its_networks_and_initialises_their_twins(tmp_path):
+    """scripts/train.py on a shard of trained networks and their untrained twins: the trained
+    networks get exactly the weights of training them alone (the twins do not enter their batch),
+    each twin gets its trained twin's initial weights, and the records follow the shard's rows."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import train as train_script
+
+    population = {"architectures": ["vanilla"], "activations": ["tanh"], "hidden_sizes": [8], "l2": [1e-4],
+                  "learning_rates": [0.01], "n_seeds": 3, "shard_size": 3, "include_untrained": True}
+    table = build_population("flipflop", population, study_seed=0)
+    assert table["shard"].nunique() == 1 and (~table["trained"]).sum() == 3
+    table.to_csv(tmp_path / "population.csv", index=False)
+    training = {"n_steps": 6, "batch_size": 8, "validation_batch_size": 16, "checkpoint_every": 0}
+    argv = ["--population", str(tmp_path / "population.csv"), "--shard", "vanilla-tanh-h8-000",
+            "--task", "flipflop", "--task-params", json.dumps({"n_steps": 10}), "--training",
+            json.dumps(training), "--device", "cpu", "--no-progress",
+            "--weights", str(tmp_path / "w.safetensors"), "--records", str(tmp_path / "r.json")]
+    assert train_script.main(argv) == 0
+    from rnnuniv.io import load_weights
+
+    params, meta = load_weights(tmp_path / "w.safetensors")
+    assert meta["network_ids"] == table["network_id"].tolist()
+    records = json.loads((tmp_path / "r.json").read_text())["networks"]
+    assert [r["network_id"] for r in records] == meta["network_ids"]
+    assert [r["steps_completed"] for r in records] == [6, 6, 6, 0, 0, 0]
+    trained = table[table["trained"]]
+    cell, task = make_cell("vanilla", "tanh"), make_task("flipflop", n_steps=10)
+    alone, _ = train_shard(cell, task, 8, trained["seed"].tolist(), trained["l2"].tolist(),
+                           trained["learning_rate"].tolist(), TrainingConfig(**training), progress=False)
+    init = cell.init_params(task.n_inputs, 8, task.n_outputs, trained["seed"].tolist())
+    for key in alone:
+        assert torch.equal(params[key][:3], alone[key]), key
+        assert torch.equal(params[key][3:], init[key]), key
+    assert not torch.equal(params["w_rec"][:3], params["w_rec"][3:])
+
+
 def test_population_ids_seeds_and_shards():
     population = {
         "architectures": ["gru", "lstm"],
@@ -105,8 +141,13 @@ def test_population_ids_seeds_and_shards():
     assert network_id("gru", "tanh", 64, 1e-4, 7) == "gru-tanh-h64-l2_1e-4-s07"
     assert format_float(2.5e-3) == "2.5e-3" and format_float(0) == "0"
     for shard, group in table.groupby("shard"):
-        assert len(group) <= 4
-        assert group[["architecture", "activation", "n_hidden", "trained"]].nunique().max() == 1
+        assert group["trained"].sum() <= 4
+        assert group[["architecture", "activation", "n_hidden"]].nunique().max() == 1
+    # every twin shares its trained twin's shard (one job trains the one and initialises the other)
+    twins = table[~table["trained"]].assign(trained_id=lambda t: t["network_id"].str.removesuffix("-untrained"))
+    twin_shards = twins.merge(table, left_on="trained_id", right_on="network_id", suffixes=("", "_trained"))
+    assert len(twin_shards) == len(twins) and (twin_shards["shard"] == twin_shards["shard_trained"]).all()
+    assert table["shard"].nunique() == 2 * 2 * 2  # 6 seeds per (arch, act): 2 shards of 4 trained
     twin = table.set_index("network_id")
     assert twin.loc["gru-tanh-h64-l2_1e-4-s00", "seed"] == twin.loc["gru-tanh-h64-l2_1e-4-s00-untrained", "seed"]
     again = build_population("flipflop", {**population, "architectures": ["lstm"]}, study_seed=0)
@@ -320,7 +361,7 @@ def test_oversampled_group_adds_seeds_without_twins_and_keeps_the_others():
     assert list(trained["seed_index"]) == list(range(10))
     assert list(twins["seed_index"]) == [0, 1, 2], "the untrained baseline stays n_seeds"
     assert trained.groupby("shard").size().tolist() == [4, 4, 2]
-    assert twins["shard"].nunique() == 1
+    assert set(twins["shard"]) == {"lstm-relu-h16-000"}, "twins share their trained twins' shard"
     others = table[~table.index.isin(group.index)]
     plain_others = plain[~((plain["architecture"] == "lstm") & (plain["activation"] == "relu"))]
     pd.testing.assert_frame_equal(others.reset_index(drop=True), plain_others.reset_index(drop=True))
@@ -369,7 +410,7 @@ def test_oversampling_shards_train_in_seed_order_until_n_seeds_pass(passing, exp
         return passing_ids & set(table.loc[table["shard"] == shard, "network_id"])
 
     needed = needed_shards(table, 3, passed)
-    base = ["gru-relu-h16-000", "lstm-relu-h16-000", "gru-relu-h16-untrained-000", "lstm-relu-h16-untrained-000"]
+    base = ["gru-relu-h16-000", "lstm-relu-h16-000"]
     assert needed == [s for s in shards(table) if s in base + expected_extra]
     # each shard is asked about once, in seed order, and only to decide the shard after it
     assert asked == ["lstm-relu-h16-000", *expected_extra[:1]]

@@ -12,7 +12,6 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
 from tqdm.auto import tqdm
 
 from rnnuniv.similarity.metrics import _block_ranges, _device_of, _numerical_rank, _resolve_block_size
@@ -49,14 +48,19 @@ def fit_delay_dmd(trajectories, n_delays: int, rank: int) -> torch.Tensor:
         raise ValueError(f"rank must be an int in [1, n_delays * units = {width}], got {rank!r}")
     if n_steps < 2:
         raise ValueError("need at least n_delays + 1 time steps per trial to fit a one-step map")
-    _, s, vh = torch.linalg.svd(hankel.reshape(-1, width), full_matrices=False)
-    if _numerical_rank(s, (n_trials * n_steps, width), None) < rank:
+    # V and S^2 from the eigendecomposition of the (d n) x (d n) Gram matrix H^T H: a quarter of
+    # the cost of the SVD of the tall H. Its rounding (~ d n eps S_1^2) only blurs directions far
+    # below the top ``rank``, so the rank test uses the Gram's own tolerance, d n eps S_1^2.
+    flat = hankel.reshape(-1, width)
+    squared, vectors = torch.linalg.eigh(flat.T @ flat)  # ascending
+    squared, vectors = squared.flip(0), vectors.flip(1)
+    if _numerical_rank(squared, (width, width), None) < rank:
         warnings.warn(
             f"DSA rank {rank} exceeds the numerical rank of the Hankel matrix; the extra directions are noise",
             RuntimeWarning,
             stacklevel=2,
         )
-    z = hankel @ vh[:rank].T  # [trials, steps, r]
+    z = hankel @ vectors[:, :rank]  # [trials, steps, r]
     before = z[:, :-1].reshape(-1, rank)
     after = z[:, 1:].reshape(-1, rank)
     return torch.linalg.lstsq(before, after).solution.T  # after ~ before @ A^T
@@ -108,6 +112,8 @@ def wasserstein_eigenvalue_matrix(
     for blocks of pairs at once; each pair's optimal assignment is solved exactly
     (scipy.optimize.linear_sum_assignment), W_p = (mean matched cost)^{1/p}. Diagonal is 0.
     """
+    from scipy.optimize import linear_sum_assignment  # here: per-network features never need it
+
     if not p >= 1.0:
         raise ValueError(f"p must be >= 1, got {p!r}")
     eigenvalues = torch.as_tensor(eigenvalues)
