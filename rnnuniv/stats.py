@@ -46,8 +46,11 @@ import numpy as np
 
 __all__ = [
     "masked_silhouette",
+    "masked_silhouettes",
     "stratified_resample",
+    "stratified_resamples",
     "shuffle_within",
+    "shuffles_within",
     "percentile_interval",
     "permutation_p",
     "silhouette_claim",
@@ -101,26 +104,96 @@ def masked_silhouette(distance, labels, draws=None) -> float:
     return float(s.mean())
 
 
+def masked_silhouettes(distance, labels, draws=None, max_bytes: int = 2**27) -> np.ndarray:
+    """:func:`masked_silhouette` of many replicates at once, ``[B]``.
+
+    labels: [N] (shared) or [B, N] (one labelling per replicate, e.g. permutations); draws: [M]
+    or [B, M] indices into the N networks (None: all of them). Replicates are evaluated in chunks
+    of at most ``max_bytes`` of [M, M] float64 work arrays, so memory stays bounded at any N. Same
+    arithmetic as the single version: each replicate's value equals :func:`masked_silhouette`'s.
+    """
+    d = np.asarray(distance, dtype=np.float64)
+    labels = np.asarray(labels)
+    names, codes = np.unique(labels.astype(str), return_inverse=True)
+    codes = codes.reshape(labels.shape)
+    if draws is None:
+        draws = np.arange(d.shape[0])
+    draws = np.asarray(draws, dtype=int)
+    batch = max(codes.shape[0] if codes.ndim == 2 else 1, draws.shape[0] if draws.ndim == 2 else 1)
+    draws = np.broadcast_to(draws, (batch, draws.shape[-1]))
+    codes = np.broadcast_to(codes, (batch, codes.shape[-1]))
+    n_draws, n_groups = draws.shape[1], len(names)
+    out = np.full(batch, np.nan)
+    if n_draws < 3:
+        return out
+    chunk = max(1, int(max_bytes // (3 * 8 * n_draws * n_draws)))
+    eye = np.eye(n_groups)
+    for start in range(0, batch, chunk):
+        idx = draws[start : start + chunk]  # [b, M]
+        own = np.take_along_axis(codes[start : start + chunk], idx, axis=1)  # [b, M]
+        sub = d[idx[:, :, None], idx[:, None, :]]
+        allowed = (idx[:, :, None] != idx[:, None, :]).astype(np.float64)
+        onehot = eye[own]  # [b, M, G]
+        sums = (sub * allowed) @ onehot
+        counts = allowed @ onehot
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = sums / counts
+        a = np.take_along_axis(means, own[..., None], axis=2)[..., 0]
+        others = means.copy()
+        np.put_along_axis(others, own[..., None], np.inf, axis=2)
+        others[counts == 0] = np.inf
+        b = others.min(2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            value = (b - a) / np.maximum(a, b)
+        alone = np.take_along_axis(counts, own[..., None], axis=2)[..., 0] == 0
+        value = np.where(alone, 0.0, value)
+        value = np.where(np.isfinite(value), value, 0.0)
+        present = onehot.any(axis=1).sum(axis=1)  # groups among the draws
+        out[start : start + chunk] = np.where(present >= 2, value.mean(axis=1), np.nan)
+    return out
+
+
+def _members(strata) -> list[np.ndarray]:
+    _, codes = _codes(strata)
+    return [np.flatnonzero(codes == code) for code in np.unique(codes)]
+
+
 def stratified_resample(strata, rng: np.random.Generator) -> np.ndarray:
     """Indices [N]: within each stratum, as many draws with replacement as the stratum has."""
-    _, codes = _codes(strata)
-    out = np.empty(codes.size, dtype=int)
-    for code in np.unique(codes):
-        members = np.flatnonzero(codes == code)
-        out[members] = rng.choice(members, size=members.size, replace=True)
+    return stratified_resamples(strata, rng, 1)[0]
+
+
+def stratified_resamples(strata, rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` :func:`stratified_resample` draws, [n, N] (the same random stream as n calls)."""
+    members = _members(strata)
+    out = np.empty((n, sum(m.size for m in members)), dtype=int)
+    for row in out:
+        for group in members:
+            # rng.choice(group, group.size, replace=True) draws exactly these integers (numpy's
+            # Generator.choice without p); called directly, at half its overhead
+            row[group] = group[rng.integers(0, group.size, size=group.size, dtype=np.int64)]
     return out
 
 
 def shuffle_within(labels, strata, rng: np.random.Generator) -> np.ndarray:
     """A copy of ``labels`` permuted within each stratum (``strata=None``: over all)."""
-    labels = np.asarray(labels).copy()
+    return shuffles_within(labels, strata, rng, 1)[0]
+
+
+def shuffles_within(labels, strata, rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` :func:`shuffle_within` permutations, [n, N] (the same random stream as n calls)."""
+    labels = np.asarray(labels)
+    out = np.empty((n, labels.size), dtype=labels.dtype)
     if strata is None:
-        return rng.permutation(labels)
-    _, codes = _codes(strata)
-    for code in np.unique(codes):
-        members = np.flatnonzero(codes == code)
-        labels[members] = labels[rng.permutation(members)]
-    return labels
+        for row in range(n):
+            out[row] = rng.permutation(labels)
+        return out
+    members = _members(strata)
+    for row in range(n):
+        out[row] = labels
+        for group in members:
+            out[row, group] = labels[rng.permutation(group)]
+    return out
 
 
 def percentile_interval(values, level: float = 0.95) -> tuple[float, float]:
@@ -178,10 +251,10 @@ def silhouette_claim(distance, labels, bootstrap_strata, permutation_strata=None
     labels = np.asarray(labels).astype(str)
     observed = masked_silhouette(distance, labels)
     rng = np.random.default_rng(seed)
-    boot = [masked_silhouette(distance, labels, stratified_resample(bootstrap_strata, rng))
-            for _ in range(n_bootstrap)] if math.isfinite(observed) else []
-    perm = [masked_silhouette(distance, shuffle_within(labels, permutation_strata, rng))
-            for _ in range(n_permutations)] if math.isfinite(observed) else []
+    boot, perm = [], []
+    if math.isfinite(observed):
+        boot = masked_silhouettes(distance, labels, stratified_resamples(bootstrap_strata, rng, n_bootstrap))
+        perm = masked_silhouettes(distance, shuffles_within(labels, permutation_strata, rng, n_permutations))
     return _claim(observed, boot, perm, labels.size, group_sizes(labels), n_bootstrap, n_permutations)
 
 
@@ -224,25 +297,25 @@ def architecture_claim(d, arch, act, seed: int = 0, n_bootstrap: int = 1000, n_p
     act = np.asarray(act).astype(str)
     groups = [np.flatnonzero(act == name) for name in np.unique(act)]
 
-    def pooled(labels, draws=None):
+    def pooled(labels, draws=None) -> np.ndarray:
+        """[B] pooled silhouettes of labels [N] or [B, N] on draws [B, N] (None: all networks)."""
         total, count = 0.0, 0
         for rows in groups:
-            chosen = rows if draws is None else draws[rows]  # draws stay inside the activation
-            value = masked_silhouette(d, labels, chosen)
-            if math.isfinite(value):
-                total, count = total + value * rows.size, count + rows.size
-        return total / count if count else float("nan")
+            chosen = rows if draws is None else draws[..., rows]  # draws stay inside the activation
+            value = masked_silhouettes(d, labels, chosen)
+            finite = np.isfinite(value)
+            total = total + np.where(finite, value * rows.size, 0.0)
+            count = count + np.where(finite, rows.size, 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
     cells = np.char.add(np.char.add(arch, "|"), act)
-    observed = pooled(arch)
+    observed = float(pooled(arch)[0])
     rng = np.random.default_rng(seed)
     boot, perm = [], []
     if math.isfinite(observed):
-        for _ in range(n_bootstrap):
-            draws = stratified_resample(cells, rng)
-            boot.append(pooled(arch, draws))
-        for _ in range(n_permutations):
-            perm.append(pooled(shuffle_within(arch, act, rng)))
+        boot = pooled(arch, stratified_resamples(cells, rng, n_bootstrap))
+        perm = pooled(shuffles_within(arch, act, rng, n_permutations))
     return _claim(observed, boot, perm, arch.size, group_sizes(cells), n_bootstrap, n_permutations)
 
 

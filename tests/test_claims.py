@@ -36,6 +36,32 @@ def test_duplicates_never_meet_their_twin():
     assert stats.masked_silhouette(distance, labels, draws) == pytest.approx((0 + 0 + 0.8 + 0.8) / 4)
 
 
+def test_batched_silhouettes_and_resamples_equal_the_single_versions_exactly():
+    """masked_silhouettes, stratified_resamples and shuffles_within are the claims' fast path: the
+    same numbers (bit for bit) and the same random stream as the one-at-a-time functions, including
+    draws that miss a group, draws too small to score and chunks smaller than the batch."""
+    distance, labels = planted(n_per_group=5, n_groups=3, spread=1.0)
+    strata = np.repeat(["x", "y", "z"], 5)
+    draws = stats.stratified_resamples(strata, np.random.default_rng(3), 40)
+    rng = np.random.default_rng(3)
+    reference = np.stack([rng.choice(m, m.size, replace=True) for _ in range(40)
+                          for m in [np.flatnonzero(strata == s) for s in "xyz"]]).reshape(40, 3, 5)
+    assert (draws == reference.reshape(40, 15)).all(), "the stream of rng.choice, per stratum"
+    assert (stats.stratified_resample(strata, np.random.default_rng(3)) == draws[0]).all()
+    batched = stats.masked_silhouettes(distance, labels, draws, max_bytes=3 * 8 * 15 * 15 * 7)
+    assert np.array_equal(batched, [stats.masked_silhouette(distance, labels, d) for d in draws])
+    shuffled = stats.shuffles_within(labels, strata, np.random.default_rng(5), 30)
+    rng = np.random.default_rng(5)
+    assert (shuffled == np.stack([stats.shuffle_within(labels, strata, rng) for _ in range(30)])).all()
+    assert np.array_equal(stats.masked_silhouettes(distance, shuffled),
+                          [stats.masked_silhouette(distance, s) for s in shuffled])
+    odd = np.array([[0, 1, 2, 3], [0, 0, 1, 5], [0, 5, 10, 11]])  # one group only; all three groups
+    assert np.array_equal(stats.masked_silhouettes(distance, labels, odd),
+                          [stats.masked_silhouette(distance, labels, d) for d in odd], equal_nan=True)
+    assert math.isnan(stats.masked_silhouettes(distance, labels, odd)[0])
+    assert np.isnan(stats.masked_silhouettes(distance, labels, odd[:, :2])).all()
+
+
 def test_planted_clustering_has_interval_above_half_and_small_p():
     distance, labels = planted()
     claim = stats.silhouette_claim(distance, labels, labels, None, n_bootstrap=300, n_permutations=1000, seed=1)
