@@ -22,6 +22,7 @@ rule similarity_features:
         "logs/{task}/similarity/{shard}.log",
     benchmark:
         "benchmarks/results/{task}/similarity/{shard}.tsv"
+    priority: PRIORITY["similarity_features"]
     conda:
         "../envs/rnnuniv.yaml"
     threads: 1
@@ -61,9 +62,10 @@ rule cca_matrix:
         "logs/{task}/cca/cca_matrix.log",
     benchmark:
         "benchmarks/results/{task}/cca/cca_matrix.tsv"
+    priority: PRIORITY["cca_matrix"]
     conda:
         "../envs/rnnuniv.yaml"
-    threads: 2
+    threads: config["similarity"].get("threads", 2)  # schema default
     resources:
         mem_mb=cca_matrix_mem_mb,
         runtime=cca_matrix_runtime,
