@@ -306,8 +306,8 @@ def architecture_claim(d, arch, act, seed: int = 0, n_bootstrap: int = 1000, n_p
             finite = np.isfinite(value)
             total = total + np.where(finite, value * rows.size, 0.0)
             count = count + np.where(finite, rows.size, 0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):  # [B], also when no group scored
+            return np.atleast_1d(np.where(count > 0, total / np.maximum(count, 1), np.nan))
 
     cells = np.char.add(np.char.add(arch, "|"), act)
     observed = float(pooled(arch)[0])

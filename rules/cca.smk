@@ -22,7 +22,7 @@ rule similarity_features:
         "logs/{task}/similarity/{shard}.log",
     benchmark:
         "benchmarks/results/{task}/similarity/{shard}.tsv"
-    priority: PRIORITY["similarity_features"]
+    priority: PRIORITY_FEATURES
     conda:
         "../envs/rnnuniv.yaml"
     threads: 1
@@ -62,7 +62,7 @@ rule cca_matrix:
         "logs/{task}/cca/cca_matrix.log",
     benchmark:
         "benchmarks/results/{task}/cca/cca_matrix.tsv"
-    priority: PRIORITY["cca_matrix"]
+    priority: PRIORITY_LONG
     conda:
         "../envs/rnnuniv.yaml"
     threads: config["similarity"].get("threads", 2)  # schema default

@@ -50,12 +50,9 @@ TASKS = list(config["tasks"])
 # shard's states job could wait in the queue until the end of the run and its fixed points (40 s)
 # then ran alone after every other job (the 0e05b0c default run, 2 cores). Results do not depend
 # on the order.
-PRIORITY = {
-    "extract_states": 3,
-    "similarity_features": 2,
-    "fixed_points": 1,
-    "cca_matrix": 1,
-}
+PRIORITY_STATES = 3
+PRIORITY_FEATURES = 2
+PRIORITY_LONG = 1  # fixed points, the all-pairs matrices
 
 
 def population_config(task):

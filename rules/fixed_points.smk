@@ -15,7 +15,7 @@ rule fixed_points:
         "logs/{task}/fixed_points/{shard}.log",
     benchmark:
         "benchmarks/results/{task}/fixed_points/{shard}.tsv"
-    priority: PRIORITY["fixed_points"]
+    priority: PRIORITY_LONG
     conda:
         "../envs/rnnuniv.yaml"
     threads: 1

@@ -13,8 +13,8 @@ rule extract_states:
         "logs/{task}/states/{shard}.log",
     benchmark:
         "benchmarks/results/{task}/states/{shard}.tsv"
-    # Scheduling (rules/common.smk, PRIORITY): cheap, and every later per-shard job waits for it.
-    priority: PRIORITY["extract_states"]
+    # Scheduling (rules/common.smk, PRIORITY_*): cheap, and every later per-shard job waits for it.
+    priority: PRIORITY_STATES
     conda:
         "../envs/rnnuniv.yaml"
     threads: 1
