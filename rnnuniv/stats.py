@@ -79,29 +79,7 @@ def masked_silhouette(distance, labels, draws=None) -> float:
     set, where pairs of draws of the same network are left out of every mean (module docstring).
     nan when fewer than 2 groups are present.
     """
-    d = np.asarray(distance, dtype=np.float64)
-    idx = np.arange(d.shape[0]) if draws is None else np.asarray(draws, dtype=int)
-    names, codes = _codes(np.asarray(labels)[idx])
-    if len(names) < 2 or idx.size < 3:
-        return float("nan")
-    sub = d[np.ix_(idx, idx)]
-    allowed = (idx[:, None] != idx[None, :]).astype(np.float64)
-    onehot = np.eye(len(names))[codes]  # [M, G]
-    sums = (sub * allowed) @ onehot
-    counts = allowed @ onehot
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = sums / counts
-    rows = np.arange(idx.size)
-    a = means[rows, codes]
-    others = means.copy()
-    others[rows, codes] = np.inf
-    others[counts == 0] = np.inf
-    b = others.min(1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        s = (b - a) / np.maximum(a, b)
-    s = np.where(counts[rows, codes] == 0, 0.0, s)  # alone in its group
-    s = np.where(np.isfinite(s), s, 0.0)  # a == b == 0 (identical networks) or no other group
-    return float(s.mean())
+    return float(masked_silhouettes(distance, labels, draws)[0])
 
 
 def masked_silhouettes(distance, labels, draws=None, max_bytes: int = 2**27) -> np.ndarray:
@@ -109,8 +87,7 @@ def masked_silhouettes(distance, labels, draws=None, max_bytes: int = 2**27) -> 
 
     labels: [N] (shared) or [B, N] (one labelling per replicate, e.g. permutations); draws: [M]
     or [B, M] indices into the N networks (None: all of them). Replicates are evaluated in chunks
-    of at most ``max_bytes`` of [M, M] float64 work arrays, so memory stays bounded at any N. Same
-    arithmetic as the single version: each replicate's value equals :func:`masked_silhouette`'s.
+    of at most ``max_bytes`` of [M, M] float64 work arrays, so memory stays bounded at any N.
     """
     d = np.asarray(distance, dtype=np.float64)
     labels = np.asarray(labels)

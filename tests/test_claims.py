@@ -36,10 +36,33 @@ def test_duplicates_never_meet_their_twin():
     assert stats.masked_silhouette(distance, labels, draws) == pytest.approx((0 + 0 + 0.8 + 0.8) / 4)
 
 
-def test_batched_silhouettes_and_resamples_equal_the_single_versions_exactly():
+def _silhouette_by_loops(distance, labels, draws):
+    """The module docstring's formula, one draw at a time: the reference for the vectorised code."""
+    labels = np.asarray(labels)[draws]
+    if len(set(labels)) < 2 or len(draws) < 3:
+        return math.nan
+    values = []
+    for i in range(len(draws)):
+        means = {}
+        for group in set(labels):
+            partners = [distance[draws[i], draws[j]] for j in range(len(draws))
+                        if labels[j] == group and draws[j] != draws[i]]
+            if partners:
+                means[group] = sum(partners) / len(partners)
+        if labels[i] not in means:
+            values.append(0.0)
+            continue
+        a = means.pop(labels[i])
+        b = min(means.values()) if means else math.inf
+        value = (b - a) / max(a, b) if max(a, b) > 0 else math.nan
+        values.append(value if math.isfinite(value) else 0.0)
+    return float(np.mean(values))
+
+
+def test_batched_silhouettes_and_resamples_match_loops_and_one_at_a_time_streams():
     """masked_silhouettes, stratified_resamples and shuffles_within are the claims' fast path: the
-    same numbers (bit for bit) and the same random stream as the one-at-a-time functions, including
-    draws that miss a group, draws too small to score and chunks smaller than the batch."""
+    silhouette formula evaluated by plain loops, and the same random stream as one call at a time,
+    including draws that miss a group, draws too small to score and chunks smaller than the batch."""
     distance, labels = planted(n_per_group=5, n_groups=3, spread=1.0)
     strata = np.repeat(["x", "y", "z"], 5)
     draws = stats.stratified_resamples(strata, np.random.default_rng(3), 40)
@@ -49,16 +72,18 @@ def test_batched_silhouettes_and_resamples_equal_the_single_versions_exactly():
     assert (draws == reference.reshape(40, 15)).all(), "the stream of rng.choice, per stratum"
     assert (stats.stratified_resample(strata, np.random.default_rng(3)) == draws[0]).all()
     batched = stats.masked_silhouettes(distance, labels, draws, max_bytes=3 * 8 * 15 * 15 * 7)
-    assert np.array_equal(batched, [stats.masked_silhouette(distance, labels, d) for d in draws])
+    assert np.array_equal(batched, stats.masked_silhouettes(distance, labels, draws))  # chunking
+    assert batched == pytest.approx([_silhouette_by_loops(distance, labels, d) for d in draws], abs=1e-12)
+    assert stats.masked_silhouette(distance, labels, draws[1]) == batched[1]
     shuffled = stats.shuffles_within(labels, strata, np.random.default_rng(5), 30)
     rng = np.random.default_rng(5)
     assert (shuffled == np.stack([stats.shuffle_within(labels, strata, rng) for _ in range(30)])).all()
-    assert np.array_equal(stats.masked_silhouettes(distance, shuffled),
-                          [stats.masked_silhouette(distance, s) for s in shuffled])
+    assert stats.masked_silhouettes(distance, shuffled) == pytest.approx(
+        [silhouette_score(distance, s, metric="precomputed") for s in shuffled], abs=1e-12)
     odd = np.array([[0, 1, 2, 3], [0, 0, 1, 5], [0, 5, 10, 11]])  # one group only; all three groups
-    assert np.array_equal(stats.masked_silhouettes(distance, labels, odd),
-                          [stats.masked_silhouette(distance, labels, d) for d in odd], equal_nan=True)
-    assert math.isnan(stats.masked_silhouettes(distance, labels, odd)[0])
+    expected = [_silhouette_by_loops(distance, labels, d) for d in odd]
+    assert math.isnan(expected[0]) and not math.isnan(expected[1])
+    assert np.allclose(stats.masked_silhouettes(distance, labels, odd), expected, atol=1e-12, equal_nan=True)
     assert np.isnan(stats.masked_silhouettes(distance, labels, odd[:, :2])).all()
 
 
