@@ -90,6 +90,7 @@ def main(argv=None) -> int:
         slow_manifold=slow_manifold,
         slow_conditions=slow_conditions,
         n_steps=task.n_steps,
+        network_keys=ids,
         **options,
     )
     write_shard(args.output_npz, ids, arrays)

@@ -12,6 +12,8 @@ from scipy.optimize import brentq
 from rnnuniv.fixedpoints import (
     find_fixed_points,
     linearized_frequency,
+    network_generator,
+    network_initial_states,
     n_marginal,
     probe_scales,
     rms_spread,
@@ -495,8 +497,8 @@ def _seeded_shard(architecture, gain):
 
 @pytest.mark.parametrize("architecture", ["vanilla", "gru", "lstm"])
 def test_shard_in_network_chunks_is_each_chunk_searched_alone(architecture):
-    """network_chunk=2 over 3 networks: bit for bit the finder on networks [0, 1] then [2], with
-    the initial states drawn for all 3 at once (so the chunk does not change the draws)."""
+    """network_chunk=2 over 3 networks: bit for bit the finder on networks [0, 1] then [2], each
+    network's initial states drawn from its own stream (so the chunk does not change the draws)."""
     cell, params, trajectories, conditions = _seeded_shard(architecture, 1.8)
     options = dict(adam_iters=30, newton_iters=15)
     arrays, table = shard_fixed_points(cell, params, trajectories, conditions, 12, n_inits=48, seed=1,
@@ -504,7 +506,7 @@ def test_shard_in_network_chunks_is_each_chunk_searched_alone(architecture):
     scales = [0.25 * rms_spread(t) for t in trajectories]
     expected = []  # (network, condition, points, eigenvalues) in stored order
     for c, (_, x) in enumerate(conditions):
-        h0 = sample_initial_states(trajectories, 48, 0.5, torch.Generator().manual_seed(1), batched=True)
+        h0 = torch.stack([sample_initial_states(t, 48, 0.5, network_generator(1, str(i))) for i, t in enumerate(trajectories)])
         for part in (slice(0, 2), slice(2, 3)):
             p = {k: v[part] for k, v in params.items()}
             found = find_fixed_points(lambda h, u, p=p: cell.step(p, h, u), torch.as_tensor(x), h0[part],
@@ -518,6 +520,39 @@ def test_shard_in_network_chunks_is_each_chunk_searched_alone(architecture):
         np.testing.assert_array_equal(arrays["eigenvalues"][mine], eigenvalues.to(torch.complex64).numpy())
     with pytest.raises(ValueError, match="network_chunk"):
         shard_fixed_points(cell, params, trajectories, conditions, 12, n_inits=4, network_chunk=0)
+
+
+def test_a_networks_initial_states_do_not_depend_on_its_shard_mates():
+    """Each network draws from a stream seeded by (seed, its key): the same states alone, first or
+    last in a shard of 3; a different key or seed draws different ones; keys must be distinct."""
+    _, _, trajectories, _ = _seeded_shard("gru", 1.8)
+    together = network_initial_states(trajectories, ["a", "b", "c"], 16, 0.5, seed=3)
+    alone = network_initial_states(trajectories[1:2], ["b"], 16, 0.5, seed=3)
+    reordered = network_initial_states(trajectories[[2, 1]], ["c", "b"], 16, 0.5, seed=3)
+    np.testing.assert_array_equal(alone[0].numpy(), together[1].numpy())
+    np.testing.assert_array_equal(reordered[1].numpy(), together[1].numpy())
+    np.testing.assert_array_equal(reordered[0].numpy(), together[2].numpy())
+    assert not torch.equal(network_initial_states(trajectories[1:2], ["x"], 16, 0.5, seed=3), alone)
+    assert not torch.equal(network_initial_states(trajectories[1:2], ["b"], 16, 0.5, seed=4), alone)
+    with pytest.raises(ValueError, match="distinct"):
+        network_initial_states(trajectories[:2], ["a", "a"], 16, 0.5, seed=3)
+
+
+def test_a_networks_fixed_points_do_not_depend_on_its_shard_mates():
+    """Network "b" searched in a shard of 3 (one network per chunk) and alone: bit for bit the same
+    points and eigenvalues (before per-network streams, its noise followed the other networks'
+    draws, and a change of n_seeds moved every network's fixed points)."""
+    cell, params, trajectories, conditions = _seeded_shard("vanilla", 1.8)
+    options = dict(n_inits=48, seed=1, adam_iters=30, newton_iters=15)
+    shard, _ = shard_fixed_points(cell, params, trajectories, conditions, 12, network_chunk=1,
+                                  network_keys=["a", "b", "c"], **options)
+    alone, _ = shard_fixed_points(cell, {k: v[1:2] for k, v in params.items()}, trajectories[1:2], conditions,
+                                  12, network_keys=["b"], **options)
+    mine = shard["network_index"] == 1
+    assert mine.sum() >= 2  # points at both conditions: a real comparison
+    np.testing.assert_array_equal(alone["points"], shard["points"][mine])
+    np.testing.assert_array_equal(alone["eigenvalues"], shard["eigenvalues"][mine])
+    np.testing.assert_array_equal(alone["condition_index"], shard["condition_index"][mine])
 
 
 def test_shard_chunks_agree_on_a_contracting_network():

@@ -42,7 +42,8 @@ is zero exactly at fixed points and small at slow points. From many initial stat
 Modules: ``finder`` (:func:`find_fixed_points`, clean-up and de-duplication), ``optimise`` (steps
 1-2), ``linearise`` (step 4, :func:`n_marginal`, :func:`linearized_frequency`), ``manifolds``
 (step 5), ``results`` (:class:`FixedPoints`, :class:`Manifold`, :func:`summarize`), ``initial``
-(:func:`sample_initial_states`, :func:`probe_scales`), ``slow`` (:func:`sample_slow_manifold`: dense
+(:func:`sample_initial_states`, :func:`network_initial_states` from each network's own stream,
+:func:`probe_scales`), ``slow`` (:func:`sample_slow_manifold`: dense
 slow points along a slow manifold, for the line-attractor test), and ``shard``: the one writer
 (:func:`shard_fixed_points`, :func:`write_shard`) and reader (:func:`read_shard`,
 :func:`load_shard`) of the fixed-point shard ``.npz``.
@@ -53,7 +54,7 @@ All tensors in a result are float64 (complex128 for eigen-quantities) on the dev
 from __future__ import annotations
 
 from .finder import _select_points, find_fixed_points
-from .initial import probe_scales, rms_spread, sample_initial_states
+from .initial import network_generator, network_initial_states, probe_scales, rms_spread, sample_initial_states
 from .linearise import Jacobian, Step, linearized_frequency, n_marginal
 from .results import FixedPoints, Manifold, summarize
 from .slow import SLOW_DEFAULTS, SLOW_VERSION, sample_slow_manifold, seed_states, slow_boundary
@@ -72,6 +73,8 @@ __all__ = [
     "Manifold",
     "find_fixed_points",
     "sample_initial_states",
+    "network_generator",
+    "network_initial_states",
     "rms_spread",
     "summarize",
     "linearized_frequency",

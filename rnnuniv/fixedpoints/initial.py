@@ -4,6 +4,9 @@
 
 from __future__ import annotations
 
+import zlib
+
+import numpy as np
 import torch
 
 
@@ -40,6 +43,38 @@ def sample_initial_states(
     )
     states = picked + noise_scale * noise
     return states if batched else states[0]
+
+
+def network_generator(seed: int, key: str, device: torch.device | str = "cpu") -> torch.Generator:
+    """A generator for one network's draws, seeded by ``(seed, crc32(key))`` through
+    :class:`numpy.random.SeedSequence` (the same on every machine).
+
+    ``key`` names the network (its id). Drawing each network's initial states from its own stream
+    makes its fixed points a function of the network and ``seed`` alone: with one stream for a whole
+    shard, network ``i``'s noise came after the other networks' state indices, so adding or removing
+    a network (a change of ``n_seeds`` or ``shard_size``) moved every network's initial states.
+    """
+    state = np.random.SeedSequence([int(seed), zlib.crc32(str(key).encode())]).generate_state(1)[0]
+    return torch.Generator(device=device).manual_seed(int(state))
+
+
+def network_initial_states(
+    trajectories: torch.Tensor,
+    keys: list[str],
+    n_inits: int,
+    noise_scale: float,
+    seed: int,
+) -> torch.Tensor:
+    """``[N, n_inits, n]``: :func:`sample_initial_states` of each network ``trajectories[i]`` from
+    its own :func:`network_generator` ``(seed, keys[i])``, independent of the other networks."""
+    if len(keys) != trajectories.shape[0]:
+        raise ValueError(f"{len(keys)} network keys for {trajectories.shape[0]} networks")
+    if len(set(keys)) != len(keys):
+        raise ValueError("network keys must be distinct: equal keys would draw equal initial states")
+    return torch.stack([
+        sample_initial_states(states, n_inits, noise_scale, network_generator(seed, key, states.device))
+        for states, key in zip(trajectories, keys)
+    ])  # fmt: skip
 
 
 def rms_spread(states: torch.Tensor) -> float:

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from .finder import find_fixed_points
-from .initial import probe_scales, rms_spread, sample_initial_states
+from .initial import network_initial_states, probe_scales, rms_spread
 from .linearise import linearized_frequency, n_marginal
 from .results import FixedPoints, summarize
 from .slow import SLOW_DEFAULTS, SLOW_VERSION, sample_slow_manifold, seed_states
@@ -62,6 +62,7 @@ def shard_fixed_points(
     slow_manifold: Mapping | None = None,
     slow_conditions: Sequence[int] = (),
     n_steps: int | None = None,
+    network_keys: Sequence[str] | None = None,
     **finder_options,
 ):
     """Fixed points of ``N`` networks (one cell, stacked ``params``) at every condition.
@@ -75,8 +76,13 @@ def shard_fixed_points(
     network_chunk: networks searched at once (``None``: all). The finder's memory grows with it
         (per network and Newton step ``n_inits`` float64 ``[S, S]`` Jacobians, their LU and the
         Levenberg-Marquardt systems; per point complex eigenvectors), so a chunk bounds the peak
-        of a large shard. Initial states are drawn for all networks at once, as without chunks,
-        and each network's search is independent of the others: the result does not depend on it.
+        of a large shard. Each network's search is independent of the others, so the result does
+        not depend on it beyond LAPACK's batch-dependent round-off.
+    network_keys: one distinct name per network (its id): network ``i`` draws its ``n_inits``
+        initial states from its own stream, seeded by ``(seed, network_keys[i])``
+        (:func:`network_initial_states`), the same draws at every condition. A network's initial
+        states are thus the same whatever other networks share its shard. ``None``: the networks'
+        positions ``"0"``, ``"1"``, ...
     slow_manifold: options of :func:`sample_slow_manifold` (``n_seeds``, ``iterations``,
         ``tau_factor``, ``speed_cap``, ``spacing``; :data:`SLOW_DEFAULTS`), or
         ``None`` (no slow samples). Then also ``slow_conditions`` (indices into ``conditions``
@@ -113,9 +119,9 @@ def shard_fixed_points(
     if n_networks:
         trajectories = trajectories.to(torch.float64)
         scales = [manifold_length_fraction * rms_spread(t) for t in trajectories]
+        keys = [str(i) for i in range(n_networks)] if network_keys is None else [str(k) for k in network_keys]
+        h0 = network_initial_states(trajectories, keys, n_inits, noise_scale, seed)
         for c, (name, x) in enumerate(conditions):
-            generator = torch.Generator(device=device).manual_seed(seed)
-            h0 = sample_initial_states(trajectories, n_inits, noise_scale, generator, batched=True)
             x = torch.as_tensor(np.asarray(x), dtype=torch.float64, device=device)
             for start in range(0, n_networks, chunk):  # independent searches, bounded memory
                 part = slice(start, min(start + chunk, n_networks))
