@@ -570,3 +570,36 @@ def test_shard_chunks_agree_on_a_contracting_network():
         for key in ("network_index", "condition_index", "is_fixed", "n_unstable", "cluster"):
             np.testing.assert_array_equal(other[key], first[key], err_msg=key)
         np.testing.assert_allclose(other["points"], first["points"], rtol=0, atol=1e-12)
+
+
+def test_settled_probe_states_find_every_attractor_the_noisy_search_misses():
+    """A vanilla tanh 3-bit memory (gains 2, 2.2, 2.4; 3 decaying units) has exactly 8 attractors,
+    one per sign pattern. Its probe states lie near them. 4 noisy initial states can find at most 4;
+    16 settled probe states add the rest: 8 stable fixed points, 8 sign patterns, each exact."""
+    from rnnuniv.cells import make_cell
+
+    bits, extra = 3, 3
+    n = bits + extra
+    w_rec = torch.diag(torch.tensor([2.0, 2.2, 2.4] + [0.5] * extra, dtype=F64))
+    params = {"w_in": torch.zeros(bits, n, dtype=F64), "w_rec": w_rec, "bias": torch.zeros(n, dtype=F64),
+              "w_out": torch.eye(n, bits, dtype=F64), "b_out": torch.zeros(bits, dtype=F64)}
+    params = {k: v.unsqueeze(0) for k, v in params.items()}
+    corners = torch.tensor(list(itertools.product((-0.6, 0.6), repeat=bits)), dtype=F64)  # [8, 3]
+    states = torch.cat([corners, torch.zeros(8, extra, dtype=F64)], 1)
+    trajectories = (states[:, None, :] + 0.05 * torch.randn(8, 5, n, generator=_gen(0), dtype=F64))[None]
+    cell, conditions = make_cell("vanilla", "tanh"), [("zero", np.zeros(bits))]
+    options = dict(n_inits=4, noise_scale=3.0, seed=0, adam_iters=50)
+
+    def stable(arrays):
+        keep = arrays["is_fixed"] & (arrays["n_unstable"] == 0)
+        return arrays["points"][keep]
+
+    alone, _ = shard_fixed_points(cell, params, trajectories, conditions, n, **options)
+    settled, _ = shard_fixed_points(cell, params, trajectories, conditions, n, n_settled=16, settle_steps=200, **options)
+    assert len(stable(alone)) <= 4
+    points = stable(settled)
+    assert len(points) == 8
+    assert {tuple(np.sign(p[:bits]).astype(int)) for p in points} == set(itertools.product((-1, 1), repeat=bits))
+    np.testing.assert_allclose(np.tanh(points @ w_rec.numpy().T), points, atol=1e-12)  # F(h) = h
+    with pytest.raises(ValueError, match="settle_steps"):
+        shard_fixed_points(cell, params, trajectories, conditions, n, n_settled=2, settle_steps=-1, **options)

@@ -42,6 +42,7 @@ def find_fixed_points(
     unstable_margin: float = 1e-9,
     jacobian_batch: int = 4096,
     jacobian: Jacobian | None = None,
+    n_settled: int = 0,
     dtype: torch.dtype = torch.float64,
 ) -> FixedPoints | list[FixedPoints]:
     """Fixed and slow points of ``h' = step(h, x)`` at a constant input, linearised and clustered.
@@ -92,6 +93,9 @@ def find_fixed_points(
         jacobian [None]: ``jacobian(h, x) -> (dF/dh [..., n, n], dF/dx [..., n, m])``, batched like
             ``step`` (e.g. ``lambda h, x: cell.jacobian(params, h, x)``, an analytic formula, ``n``
             times cheaper than autodiff). ``None`` differentiates ``step`` with ``torch.func.jacrev``.
+        n_settled [0]: the last ``n_settled`` initial states are already close to fixed points
+            (e.g. states settled by the network's own dynamics, :func:`shard_fixed_points`), so
+            they skip Adam and go straight to the Newton refinement.
         dtype [float64]: arithmetic precision of the whole search.
 
     Returns a :class:`FixedPoints` for one network, or a list of ``N`` of them.
@@ -117,7 +121,11 @@ def find_fixed_points(
 
     _check_step(net_step, states0[:, :1], inputs[:, :1], dtype)
 
-    h = _adam(net_step, states0, inputs, adam_iters, adam_lr, adam_lr_final, adam_eps)
+    if not 0 <= n_settled <= n_inits:
+        raise ValueError(f"n_settled must be in [0, {n_inits}], got {n_settled}")
+    searched = n_inits - n_settled
+    h = _adam(net_step, states0[:, :searched], inputs[:, :searched], adam_iters, adam_lr, adam_lr_final, adam_eps)
+    h = torch.cat([h, states0[:, searched:]], 1) if n_settled else h
     jacobians = partial(_jacobians, net_step, batch=jacobian_batch, analytic=net_jacobian if jacobian else None)
     h = _refine(
         net_step, jacobians, h, inputs, newton_iters, newton_q_stop, newton_min_decrease, tol_unique / 2

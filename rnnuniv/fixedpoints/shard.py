@@ -63,6 +63,8 @@ def shard_fixed_points(
     slow_conditions: Sequence[int] = (),
     n_steps: int | None = None,
     network_keys: Sequence[str] | None = None,
+    n_settled: int = 0,
+    settle_steps: int = 1000,
     **finder_options,
 ):
     """Fixed points of ``N`` networks (one cell, stacked ``params``) at every condition.
@@ -83,6 +85,13 @@ def shard_fixed_points(
         (:func:`network_initial_states`), the same draws at every condition. A network's initial
         states are thus the same whatever other networks share its shard. ``None``: the networks'
         positions ``"0"``, ``"1"``, ...
+    n_settled, settle_steps: besides the ``n_inits`` noisy states, ``n_settled`` probe states per
+        network (evenly strided, :func:`seed_states`) run ``settle_steps`` steps of the network at
+        the condition's constant input, ``h <- F(h, x)``, and join the search as initial states that
+        skip Adam (:func:`find_fixed_points`' ``n_settled``). A stable fixed point is an attractor:
+        every state of its basin settles into it, so each attractor whose basin the probe states
+        visit is found, where the noisy states, which Adam carries to the nearest minimum of q,
+        can miss it. A state that settles to a non-finite value starts from its probe state.
     slow_manifold: options of :func:`sample_slow_manifold` (``n_seeds``, ``iterations``,
         ``tau_factor``, ``speed_cap``, ``spacing``; :data:`SLOW_DEFAULTS`), or
         ``None`` (no slow samples). Then also ``slow_conditions`` (indices into ``conditions``
@@ -121,6 +130,7 @@ def shard_fixed_points(
         scales = [manifold_length_fraction * rms_spread(t) for t in trajectories]
         keys = [str(i) for i in range(n_networks)] if network_keys is None else [str(k) for k in network_keys]
         h0 = network_initial_states(trajectories, keys, n_inits, noise_scale, seed)
+        settle_from = seed_states(trajectories, n_settled) if n_settled else None
         for c, (name, x) in enumerate(conditions):
             x = torch.as_tensor(np.asarray(x), dtype=torch.float64, device=device)
             for start in range(0, n_networks, chunk):  # independent searches, bounded memory
@@ -128,9 +138,14 @@ def shard_fixed_points(
                 chunk_params = {key: v[part] for key, v in params.items()}
                 step = partial(cell.step, chunk_params)
                 analytic = partial(cell.jacobian, chunk_params) if cell.architecture in ANALYTIC_JACOBIANS else None
+                starts = h0[part]
+                if settle_from is not None:
+                    settled = _settle(step, settle_from[part], x, settle_steps)
+                    starts = torch.cat([starts, settled], 1)
                 results = find_fixed_points(
-                    step, x, h0[part], manifold_length_scale=scales[part], jacobian=analytic, **finder_options
-                )
+                    step, x, starts, manifold_length_scale=scales[part], jacobian=analytic,
+                    n_settled=0 if settle_from is None else settle_from.shape[1], **finder_options,
+                )  # fmt: skip
                 for i, result in enumerate(results, start):
                     readout = {key: v[i] for key, v in params.items() if key in ("w_out", "b_out")}
                     _append_points(arrays, result, i, c, k, marginal_tol, cell.readout(readout, result.points[:, :n_hidden]))
@@ -161,6 +176,19 @@ def shard_fixed_points(
             "slow-manifold samples: %d in %.1f s", len(out["slow_q"]), slow_seconds
         )
     return out, pd.DataFrame(rows, columns=["network_index", "condition", *_ROW_COLUMNS])
+
+
+def _settle(step, states: torch.Tensor, x: torch.Tensor, n_steps: int) -> torch.Tensor:
+    """``F^n_steps(h)`` at the constant input ``x [m]`` for states ``[N, K, S]``; a state that
+    becomes non-finite is returned as it started."""
+    if n_steps < 0:
+        raise ValueError(f"settle_steps must be >= 0, got {n_steps}")
+    inputs = x.to(states.dtype).expand(states.shape[0], states.shape[1], -1).contiguous()
+    h = states
+    with torch.no_grad():
+        for _ in range(n_steps):
+            h = step(h, inputs)
+    return torch.where(torch.isfinite(h).all(-1, keepdim=True), h, states)
 
 
 def _append_points(arrays: dict[str, list], result: FixedPoints, i: int, c: int, k: int, marginal_tol: float, outputs) -> None:
