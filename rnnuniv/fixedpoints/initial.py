@@ -23,7 +23,9 @@ def sample_initial_states(
     of ``trajectories``, ``eps_k ~ N(0, I)``. Defaults follow FixedPointFinder (1024, 0.5).
 
     trajectories: ``[..., n]`` states of one network (any leading axes, e.g. ``[B, T, n]``), or with
-        ``batched=True`` ``[N, ..., n]`` for ``N`` networks (each samples its own states).
+        ``batched=True`` ``[N, ..., n]`` for ``N`` networks (each samples its own states, but from
+        the one ``generator``, so a network's draws depend on ``N``; :func:`network_initial_states`
+        gives each network its own stream).
     generator: torch generator on the device of ``trajectories``, for reproducible draws.
     Returns ``[n_inits, n]``, or ``[N, n_inits, n]`` if ``batched``.
     """

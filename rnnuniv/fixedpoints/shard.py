@@ -36,7 +36,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
-from .finder import find_fixed_points
+from .finder import _expand_inputs, find_fixed_points
 from .initial import network_initial_states, probe_scales, rms_spread
 from .linearise import linearized_frequency, n_marginal
 from .results import FixedPoints, summarize
@@ -121,6 +121,8 @@ def shard_fixed_points(
     chunk = n_networks if network_chunk is None else int(network_chunk)
     if chunk < 1:
         raise ValueError(f"network_chunk must be >= 1, got {network_chunk}")
+    if n_settled < 0 or settle_steps < 0:
+        raise ValueError(f"n_settled and settle_steps must be >= 0, got {n_settled}, {settle_steps}")
     speed, spread = probe_scales(trajectories) if n_networks else (torch.zeros(0), torch.zeros(0))
     slow_options = _slow_options(slow_manifold, slow_conditions, n_steps, len(conditions))
     slow_parts: dict[str, list] = {key: [] for key in _SLOW_ARRAYS}
@@ -181,9 +183,7 @@ def shard_fixed_points(
 def _settle(step, states: torch.Tensor, x: torch.Tensor, n_steps: int) -> torch.Tensor:
     """``F^n_steps(h)`` at the constant input ``x [m]`` for states ``[N, K, S]``; a state that
     becomes non-finite is returned as it started."""
-    if n_steps < 0:
-        raise ValueError(f"settle_steps must be >= 0, got {n_steps}")
-    inputs = x.to(states.dtype).expand(states.shape[0], states.shape[1], -1).contiguous()
+    inputs = _expand_inputs(x, states.shape[0], states.shape[1], True, states)
     h = states
     with torch.no_grad():
         for _ in range(n_steps):
